@@ -1,0 +1,34 @@
+# `make demo` and `make test` are all the set-up a fresh clone needs: the first use of either
+# creates .venv and installs the package with its dev extra.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint bench sandbox clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(VENV)/bin/coreclaw-frames demo
+
+test: lint
+	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(INSTALLED)
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+sandbox: $(INSTALLED)
+	$(VENV)/bin/coreclaw-frames sandbox --port 8765
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

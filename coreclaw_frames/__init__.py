@@ -1,0 +1,49 @@
+"""coreclaw-frames: CoreClaw run data as typed pandas DataFrames.
+
+>>> import coreclaw_frames as ccf
+>>> df = ccf.fetch_runs(slugs)  # doctest: +SKIP
+
+See the README for the run frame's columns, and ``coreclaw_frames.sandbox`` for a local
+CoreClaw-compatible server to try everything without an account.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from coreclaw_frames.client import Client
+from coreclaw_frames.errors import (
+    APIError,
+    AuthenticationError,
+    BatchFetchError,
+    CoreClawError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    RetriesExhaustedError,
+    ServerError,
+    TransportError,
+)
+from coreclaw_frames.fetch import fetch_runs
+from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION
+
+try:
+    __version__ = version("coreclaw-frames")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "APIError",
+    "AuthenticationError",
+    "BatchFetchError",
+    "Client",
+    "CoreClawError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "RateLimitError",
+    "RetriesExhaustedError",
+    "ServerError",
+    "TransportError",
+    "__version__",
+    "fetch_runs",
+]

@@ -1,0 +1,252 @@
+"""``fetch_runs`` and the batch machinery it shares with the other fetchers.
+
+A batch validates its input before any request, runs one task per key on a thread pool sized
+to the client, shows a progress bar, and ends with every key either as data or as an error
+string: nothing is dropped. A bad key stops the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Literal, TypeVar
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from coreclaw_frames.client import Client
+from coreclaw_frames.errors import (
+    AuthenticationError,
+    BatchFetchError,
+    CoreClawError,
+    TransportError,
+    describe,
+)
+from coreclaw_frames.schema import records_to_frame
+
+__all__ = ["fetch_runs", "validate_slugs"]
+
+ErrorsMode = Literal["raise", "coerce"]
+ERRORS_MODES = ("raise", "coerce")
+#: A run slug is a ULID: 26 characters of Crockford base32, the first at most 7.
+SLUG_PATTERN = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+SLUG_EXAMPLE = "01KSFDS8XWTJME33C08XMCR6B9"
+#: How many offending values a validation error quotes.
+QUOTED_OFFENDERS = 5
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def fetch_runs(
+    slugs: Iterable[str],
+    *,
+    client: Client | None = None,
+    errors: ErrorsMode = "raise",
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Fetch the details of many runs as one typed DataFrame (one row per unique slug).
+
+    Parameters
+    ----------
+    slugs:
+        Run slugs (a list, tuple, Series, ...; not a bare string). Duplicates are fetched
+        once; rows keep the order of first occurrence.
+    client:
+        A :class:`Client`; default: one built from ``$CORECLAW_API_KEY`` and
+        ``$CORECLAW_BASE_URL``.
+    errors:
+        ``"raise"`` (default): if any slug failed, raise :class:`BatchFetchError` after the
+        whole batch, carrying the complete frame in ``.frame``. ``"coerce"``: return the
+        complete frame; failed rows have NA data and ``fetch_error`` set.
+    progress:
+        Show a progress bar: ``None`` (default) when interactive, ``True`` always, ``False``
+        never.
+
+    Example
+    -------
+    >>> import coreclaw_frames as ccf
+    >>> df = ccf.fetch_runs(["01KSFDS8XWTJME33C08XMCR6B9"], errors="coerce")  # doctest: +SKIP
+    >>> df[["slug", "status", "usage", "fetch_error"]]  # doctest: +SKIP
+    """
+    unique = validate_slugs(slugs)
+    check_errors_mode(errors)
+    show = check_progress(progress)
+    with _client_or_default(client) as active:
+        outcomes = run_batch(active, unique, _fetch_detail, progress=show, desc="runs")
+    frame = records_to_frame([_run_row(slug, outcomes[slug]) for slug in unique])
+    return finish(frame, errors)
+
+
+def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
+    """The unique run slugs of ``slugs`` in first-seen order; refuses bad input before any request.
+
+    >>> validate_slugs(["01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6B9"])
+    ['01KSFDS8XWTJME33C08XMCR6B9']
+    >>> validate_slugs("01KSFDS8XWTJME33C08XMCR6B9")
+    Traceback (most recent call last):
+    ...
+    TypeError: slugs must be a list of run slugs, not a single string: wrap it as [slug]
+    """
+    if slugs is None:
+        raise TypeError(f"{name} must be a list of run slugs, got None")
+    if isinstance(slugs, str | bytes):
+        raise TypeError(f"{name} must be a list of run slugs, not a single string: wrap it as [slug]")
+    if isinstance(slugs, dict) or not isinstance(slugs, Iterable):
+        raise TypeError(f"{name} must be a list of run slugs, got {type(slugs).__name__}")
+    values = list(slugs)
+    not_strings = [(i, v) for i, v in enumerate(values) if not isinstance(v, str)]
+    if not_strings:
+        raise TypeError(
+            f"{name} must all be strings; {len(not_strings)} are not: "
+            + _quote(f"[{i}] {v!r} ({type(v).__name__})" for i, v in not_strings)
+        )
+    invalid = [(i, v) for i, v in enumerate(values) if not SLUG_PATTERN.fullmatch(v)]
+    if invalid:
+        raise ValueError(
+            f"{len(invalid)} of {len(values)} {name} are not run slugs (expected 26-character "
+            f"Crockford base32 ULIDs such as {SLUG_EXAMPLE!r}): "
+            + _quote(f"[{i}] {v!r}{' (empty)' if not v.strip() else ''}" for i, v in invalid)
+        )
+    return list(dict.fromkeys(values))
+
+
+def check_errors_mode(errors: Any) -> None:
+    """Refuse an ``errors=`` value other than ``"raise"`` or ``"coerce"``."""
+    if errors not in ERRORS_MODES:
+        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
+
+
+def check_progress(progress: Any) -> bool:
+    """Whether to show a progress bar for ``progress=`` (``None``: when interactive)."""
+    if progress is None:
+        return _interactive()
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+    return progress
+
+
+def finish(frame: pd.DataFrame, errors: ErrorsMode, *, key: str = "slug", what: str = "runs"):
+    """Return ``frame``, or raise :class:`BatchFetchError` with it if a row failed and asked to."""
+    if errors == "raise" and frame["fetch_error"].notna().any():
+        raise BatchFetchError(frame, key=key, what=what)
+    return frame
+
+
+def run_batch(
+    client: Client,
+    keys: Sequence[K],
+    task: Callable[[Client, K], V],
+    *,
+    progress: bool,
+    desc: str,
+    on_result: Callable[[K, V | str], None] | None = None,
+) -> dict[K, V | str]:
+    """Run ``task(client, key)`` for every key on ``client.max_workers`` threads.
+
+    Returns ``{key: value or error text}`` for every key. ``AuthenticationError`` (a bad key)
+    stops the batch at once: nothing more is sent and the error is raised. ``on_result`` is
+    called in the calling thread as each key completes (the cache saves rows with it), so an
+    interrupted batch keeps what it got.
+    """
+    outcomes: dict[K, V | str] = {}
+    if not keys:
+        return outcomes
+    stop = threading.Event()
+
+    def guarded(key: K) -> V:
+        if stop.is_set():
+            raise _Cancelled()
+        return task(client, key)
+
+    pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
+    bar = tqdm(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
+    try:
+        pending: dict[Future[V], K] = {pool.submit(guarded, key): key for key in keys}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = pending.pop(future)
+                outcome = _outcome(future)
+                outcomes[key] = outcome
+                if on_result is not None:
+                    on_result(key, outcome)
+                bar.update(1)
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return outcomes
+
+
+def _outcome(future: Future[V]) -> V | str:
+    try:
+        return future.result()
+    except AuthenticationError:
+        raise
+    except CoreClawError as exc:
+        return describe(exc)
+
+
+class _Cancelled(Exception):
+    """The batch stopped before this key was sent."""
+
+
+def _fetch_detail(client: Client, slug: str) -> dict[str, Any]:
+    data = client.request("run/detail", {"run_slug": slug})
+    if not isinstance(data, dict):
+        raise TransportError(f"malformed answer: run/detail data is {type(data).__name__}")
+    if data.get("slug") != slug:
+        raise TransportError(f"malformed answer: asked for run {slug}, got {data.get('slug')!r}")
+    data["fetched_at"] = time.time_ns() // 1000
+    return data
+
+
+def _run_row(slug: str, outcome: dict[str, Any] | str) -> dict[str, Any]:
+    if isinstance(outcome, str):
+        return {"slug": slug, "fetched_at": time.time_ns() // 1000, "fetch_error": outcome}
+    return outcome
+
+
+class _client_or_default:
+    """``with`` the given client (left open), or a client from the environment (closed)."""
+
+    def __init__(self, client: Client | None) -> None:
+        if client is not None and not isinstance(client, Client):
+            raise TypeError(f"client must be a coreclaw_frames.Client, got {type(client).__name__}")
+        self._given = client
+        self._client = client
+
+    def __enter__(self) -> Client:
+        if self._client is None:
+            self._client = Client()
+        return self._client
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._given is None and self._client is not None:
+            self._client.close()
+
+
+def _interactive() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        get_ipython = None
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return bool(sys.stderr is not None and sys.stderr.isatty())
+
+
+def _quote(items: Iterable[str]) -> str:
+    items = list(items)
+    shown = ", ".join(items[:QUOTED_OFFENDERS])
+    more = len(items) - QUOTED_OFFENDERS
+    return shown + (f", and {more} more" if more > 0 else "")

@@ -1,0 +1,208 @@
+"""When to retry, how long to wait, and how fast a whole batch may send.
+
+The decisions are pure functions (:func:`should_retry`, :func:`backoff`, :func:`retry_delay`)
+so they are tested without sleeping; the client hands them to ``tenacity``, which runs the loop.
+
+:class:`RateController` is shared by every thread of a :class:`~coreclaw_frames.Client`. When
+the server says "too many requests", the whole batch slows down (multiplicative decrease), then
+speeds up again gently while answers succeed (additive increase): a server limit of R
+requests/s is met near R, without a storm of retries.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from coreclaw_frames.errors import RateLimitError, ServerError, TransportError
+
+#: First retry waits about this long (seconds); each further retry doubles it.
+BACKOFF_BASE = 0.25
+#: No single wait is longer than this (seconds).
+BACKOFF_MAX = 20.0
+#: A server's ``Retry-After`` is honoured up to this many seconds.
+RETRY_AFTER_MAX = 120.0
+#: Rate-limit answers are a request to slow down, not a failure: each request may meet this
+#: many times ``max_retries`` of them before it gives up.
+RATE_LIMIT_RETRY_FACTOR = 5
+#: Waits after rate-limit answers stay short: the shared rate controller does the pacing.
+RATE_LIMIT_BACKOFF_MAX = 2.0
+
+#: On a rate-limit answer the batch's rate drops to this fraction of what it was sending.
+RATE_DECREASE_FACTOR = 0.8
+#: After a slow-down, the rate grows back by this fraction of itself per second.
+RATE_INCREASE_PER_SECOND = 0.08
+#: The controller never goes slower than this (requests/second).
+RATE_MIN = 0.2
+#: How far back the controller looks to measure the rate actually sent (seconds).
+RATE_WINDOW = 1.0
+
+
+def should_retry(error: BaseException) -> bool:
+    """Whether a failed request is worth sending again.
+
+    Transient: no answer / unreadable answer, rate limited, server errors. Everything else
+    (bad key, unknown run, bad parameters) fails the same way every time.
+
+    >>> from coreclaw_frames.errors import error_for_code
+    >>> should_retry(error_for_code(5000, "Internal server error"))
+    True
+    >>> should_retry(error_for_code(70001, "Run record does not exist"))
+    False
+    """
+    return isinstance(error, TransportError | RateLimitError | ServerError)
+
+
+def backoff(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
+    """Exponential backoff before retry number ``attempt`` (1-based), without jitter.
+
+    >>> [backoff(n) for n in (1, 2, 3)]
+    [0.25, 0.5, 1.0]
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1, got {attempt}")
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+def jitter(delay: float, rng: random.Random | None = None) -> float:
+    """``delay`` spread uniformly over [delay/2, delay], so threads do not retry in lockstep."""
+    draw = (rng or random).random()
+    return delay * (0.5 + 0.5 * draw)
+
+
+def retry_delay(error: BaseException, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``attempt`` after ``error``.
+
+    A ``Retry-After`` from the server is a lower bound, never a reason to retry sooner than our
+    own backoff: ``Retry-After: 0`` must not burn every attempt in a millisecond.
+
+    >>> from coreclaw_frames.errors import RateLimitError
+    >>> retry_delay(RateLimitError("HTTP 429", retry_after=30.0), 1)
+    30.0
+    >>> retry_delay(RateLimitError("HTTP 429", retry_after=0.0), 1) > 0
+    True
+    """
+    if not isinstance(error, RateLimitError):
+        return jitter(backoff(attempt), rng)
+    delay = jitter(backoff(attempt, cap=RATE_LIMIT_BACKOFF_MAX), rng)
+    if error.retry_after is not None:
+        delay = max(delay, min(error.retry_after, RETRY_AFTER_MAX))
+    return delay
+
+
+class RetryBudget:
+    """Stop condition for one request: ``max_retries`` failures, or more rate-limit answers.
+
+    Used as tenacity's ``stop``; counts each kind of failure separately.
+    """
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+        self.failures = 0
+        self.rate_limited = 0
+
+    def exhausted(self, error: BaseException | None) -> bool:
+        """Record one more failed attempt; whether the request should give up now."""
+        if isinstance(error, RateLimitError):
+            self.rate_limited += 1
+            return self.rate_limited > self.max_retries * RATE_LIMIT_RETRY_FACTOR
+        self.failures += 1
+        return self.failures > self.max_retries
+
+
+class RateController:
+    """Paces every request of one client; shared by all its threads.
+
+    ``limit`` (requests/second) is a hard client-side cap; ``None`` means no cap until the
+    server pushes back. Thread-safe.
+
+    >>> rc = RateController(limit=None)
+    >>> sent_at = rc.acquire()        # returns at once: no limit known yet
+    """
+
+    def __init__(
+        self,
+        limit: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._rate: float | None = limit
+        self._next_slot = -math.inf
+        self._paused_until = -math.inf
+        self._last_decrease = -math.inf
+        self._last_update = clock()
+        self._sent: deque[float] = deque()
+
+    @property
+    def rate(self) -> float | None:
+        """The current pace in requests/second (``None``: unpaced)."""
+        return self._rate
+
+    def acquire(self) -> float:
+        """Wait for this thread's turn to send; returns the send time (controller's clock)."""
+        with self._lock:
+            now = self._clock()
+            self._grow(now)
+            slot = max(now, self._next_slot, self._paused_until)
+            if self._rate is not None:
+                self._next_slot = slot + 1.0 / self._rate
+            self._sent.append(slot)
+        if slot > now:
+            self._sleep(slot - now)
+        return slot
+
+    def throttled(self, sent_at: float, retry_after: float | None = None) -> None:
+        """The request sent at ``sent_at`` was rate-limited: slow the whole batch down.
+
+        Requests sent before the last slow-down carry no news, so one congestion event cuts
+        the rate once, however many threads report it.
+        """
+        with self._lock:
+            now = self._clock()
+            if sent_at > self._last_decrease:
+                current = self._measured_rate(now)
+                if self._rate is not None:
+                    current = min(current, self._rate)
+                self._rate = max(RATE_MIN, current * RATE_DECREASE_FACTOR)
+                self._last_decrease = now
+                self._last_update = now
+                self._next_slot = max(self._next_slot, now + 1.0 / self._rate)
+            if retry_after:
+                pause = min(retry_after, RETRY_AFTER_MAX)
+                self._paused_until = max(self._paused_until, now + pause)
+
+    def _measured_rate(self, now: float) -> float:
+        while self._sent and self._sent[0] < now - RATE_WINDOW:
+            self._sent.popleft()
+        return max(RATE_MIN, len(self._sent) / RATE_WINDOW)
+
+    def _grow(self, now: float) -> None:
+        elapsed = now - self._last_update
+        self._last_update = now
+        while self._sent and self._sent[0] < now - RATE_WINDOW:
+            self._sent.popleft()
+        if self._rate is None or self._last_decrease == -math.inf:
+            return
+        self._rate += max(RATE_MIN, self._rate * RATE_INCREASE_PER_SECOND) * elapsed
+        if self.limit is not None:
+            self._rate = min(self._rate, self.limit)
+
+
+__all__ = [
+    "RateController",
+    "RetryBudget",
+    "backoff",
+    "jitter",
+    "retry_delay",
+    "should_retry",
+]
+

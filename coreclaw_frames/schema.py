@@ -1,0 +1,312 @@
+"""The run schema: one table says, for every column, its Arrow type, pandas dtype and meaning.
+
+The parser (:func:`records_to_frame`), the Parquet writer and reader, and the docs all read
+:data:`RUN_COLUMNS`; change a column here and nowhere else.
+
+Raw records go column by column into Arrow arrays (``usage`` from its decimal string straight to
+an Arrow decimal, never through float), then into a typed DataFrame. Going through Arrow is both
+exact and faster than ``pd.DataFrame(records)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "RUN_COLUMNS",
+    "RUN_DTYPES",
+    "SCHEMA_VERSION",
+    "STATUS_DTYPE",
+    "STATUS_LABELS",
+    "USAGE_DTYPE",
+    "Column",
+    "empty_run_frame",
+    "records_to_frame",
+    "run_arrow_schema",
+    "status_code",
+    "table_to_frame",
+]
+
+#: Bumped whenever a column's name, type or meaning changes; stored in Parquet metadata.
+SCHEMA_VERSION = 1
+
+#: Run statuses in lifecycle order; the API's integer codes are 1-based positions in it.
+STATUS_LABELS = ("ready", "running", "succeeded", "failed", "aborted")
+FINAL_STATUSES = frozenset({"succeeded", "failed", "aborted"})
+STATUS_DTYPE = pd.CategoricalDtype(list(STATUS_LABELS), ordered=True)
+
+#: ``usage`` is USD as a decimal string with up to 10 places in practice; 18 leaves room for
+#: finer prices and 20 integer digits for totals.
+USAGE_ARROW_TYPE = pa.decimal128(38, 18)
+USAGE_DTYPE = pd.ArrowDtype(USAGE_ARROW_TYPE)
+#: Arrow strings with 32-bit offsets: pandas' own StringDtype widens every offset to 64 bits.
+STRING_DTYPE = pd.ArrowDtype(pa.string())
+INT_DTYPE = pd.Int64Dtype()
+API_TIME_ARROW_TYPE = pa.timestamp("s", tz="UTC")
+FETCH_TIME_ARROW_TYPE = pa.timestamp("us", tz="UTC")
+DURATION_ARROW_TYPE = pa.duration("s")
+
+_STATUS_INDEX: dict[Any, int] = {code: code - 1 for code in range(1, len(STATUS_LABELS) + 1)}
+_STATUS_INDEX.update({label: i for i, label in enumerate(STATUS_LABELS)})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the run frame: its Arrow storage type, pandas dtype and meaning."""
+
+    name: str
+    arrow_type: pa.DataType
+    dtype: Any
+    description: str
+
+
+_STATUS_ARROW_TYPE = pa.dictionary(pa.int8(), pa.string(), ordered=True)
+
+#: The run frame, in column order. The README's column table is generated from this.
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column("slug", pa.string(), STRING_DTYPE, "Run slug (26-character ULID), as requested."),
+    Column(
+        "status",
+        _STATUS_ARROW_TYPE,
+        STATUS_DTYPE,
+        "Run status, ordered ready < running < succeeded < failed < aborted.",
+    ),
+    Column("scraper_title", pa.string(), STRING_DTYPE, "Worker title."),
+    Column("scraper_slug", pa.string(), STRING_DTYPE, "Worker slug (ULID)."),
+    Column("version", pa.string(), STRING_DTYPE, "Worker version, e.g. v1.0.10."),
+    Column("origin", pa.string(), STRING_DTYPE, "Where the run was started: api, web, ..."),
+    Column("results", pa.int64(), INT_DTYPE, "Number of collected results."),
+    Column("usage", USAGE_ARROW_TYPE, USAGE_DTYPE, "Cost in USD, exact decimal."),
+    Column("traffic", pa.int64(), INT_DTYPE, "Traffic in bytes."),
+    Column("started_at", API_TIME_ARROW_TYPE, "datetime64[s, UTC]", "Start; NaT if not started."),
+    Column(
+        "finished_at", API_TIME_ARROW_TYPE, "datetime64[s, UTC]", "End; NaT while not finished."
+    ),
+    Column("duration", DURATION_ARROW_TYPE, "timedelta64[s]", "Run time; NaT while not finished."),
+    Column("err_msg", pa.string(), STRING_DTYPE, "The run's own error text; NA when none."),
+    Column("fetched_at", FETCH_TIME_ARROW_TYPE, "datetime64[us, UTC]", "When this row was fetched."),
+    Column("fetch_error", pa.string(), STRING_DTYPE, "Why the fetch failed; NA on success."),
+)
+RUN_DTYPES: dict[str, Any] = {c.name: c.dtype for c in RUN_COLUMNS}
+_API_FIELDS = tuple(c.name for c in RUN_COLUMNS if c.name not in {"fetched_at", "fetch_error"})
+
+
+def run_arrow_schema() -> pa.Schema:
+    """The Arrow schema of the run frame, with the schema version and column descriptions."""
+    fields = [
+        pa.field(c.name, c.arrow_type, metadata={"description": c.description})
+        for c in RUN_COLUMNS
+    ]
+    return pa.schema(fields, metadata={"coreclaw_frames.schema_version": str(SCHEMA_VERSION)})
+
+
+def status_code(status: int | str) -> int:
+    """The API's integer code for a status label or code; ``ValueError`` if there is none.
+
+    >>> status_code("succeeded")
+    3
+    """
+    index = _STATUS_INDEX.get(status)
+    if index is None or isinstance(status, bool):
+        raise ValueError(
+            f"status must be one of {', '.join(STATUS_LABELS)} or an integer 1-5, got {status!r}"
+        )
+    return index + 1
+
+
+def records_to_frame(
+    records: Sequence[Mapping[str, Any]], *, fetched_at: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Typed run frame from raw run records (as the API returns them).
+
+    A record may also carry ``fetched_at`` (microseconds since the epoch) and ``fetch_error``;
+    a record without ``fetched_at`` gets ``fetched_at`` (default: now). A value of the wrong
+    type never crashes the batch: its cell becomes NA and the row's ``fetch_error`` names it.
+
+    >>> df = records_to_frame([{"slug": "01KSFDS8XWTJME33C08XMCR6B9", "status": 3,
+    ...                         "usage": "0.0217", "started_at": 0}])
+    >>> df.loc[0, "usage"], df.loc[0, "status"], df.loc[0, "started_at"]
+    (Decimal('0.021700000000000000'), 'succeeded', NaT)
+    """
+    return table_to_frame(records_to_table(records, fetched_at=fetched_at))
+
+
+def records_to_table(
+    records: Sequence[Mapping[str, Any]], *, fetched_at: pd.Timestamp | None = None
+) -> pa.Table:
+    """Typed Arrow table (see :func:`run_arrow_schema`) from raw run records."""
+    default_fetched_us = _epoch_us(fetched_at)
+    try:
+        return _build_table(records, default_fetched_us)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError, ValueError, OverflowError):
+        # Rare: some record has a value of the wrong type. Find and blank those cells, say so
+        # in fetch_error, and build again.
+        return _build_table([_clean_record(r) for r in records], default_fetched_us)
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Typed run frame from an Arrow table with the run schema (also used by ``read_parquet``)."""
+    columns = {}
+    for column in RUN_COLUMNS:
+        array = table.column(column.name)
+        converter = _TO_PANDAS.get(column.name, _default_to_pandas)
+        columns[column.name] = converter(array, column)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
+def empty_run_frame() -> pd.DataFrame:
+    """A run frame with no rows and the full schema.
+
+    >>> empty_run_frame().dtypes["usage"]
+    decimal128(38, 18)[pyarrow]
+    """
+    return records_to_frame([])
+
+
+# --- records -> Arrow ------------------------------------------------------------------------
+
+
+def _epoch_us(when: pd.Timestamp | None) -> int:
+    if when is None:
+        return time.time_ns() // 1000
+    stamp = pd.Timestamp(when)
+    if stamp.tzinfo is None:
+        raise ValueError(f"fetched_at must be timezone-aware, got {when!r}")
+    return int(stamp.value // 1000)
+
+
+def _zero_to_null(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, 0), pa.scalar(None, array.type), array)
+
+
+def _status_array(values: list[Any]) -> pa.Array:
+    indices = [_STATUS_INDEX[v] if v is not None else None for v in values]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, pa.int8()), pa.array(STATUS_LABELS, pa.string()), ordered=True
+    )
+
+
+def _build_table(records: Sequence[Mapping[str, Any]], default_fetched_us: int) -> pa.Table:
+    def values(name: str) -> list[Any]:
+        return [r.get(name) for r in records]
+
+    def strings(name: str) -> pa.Array:
+        return pa.array(values(name), pa.string())
+
+    def ints(name: str) -> pa.Array:
+        return pa.array(values(name), pa.int64())
+
+    started = _zero_to_null(ints("started_at"))
+    finished = _zero_to_null(ints("finished_at"))
+    duration = pc.if_else(pc.is_null(finished), pa.scalar(None, pa.int64()), ints("duration"))
+    err_msg = strings("err_msg")
+    fetched = pc.fill_null(ints("fetched_at"), default_fetched_us)
+    arrays = {
+        "slug": strings("slug"),
+        "status": _status_array(values("status")),
+        "scraper_title": strings("scraper_title"),
+        "scraper_slug": strings("scraper_slug"),
+        "version": strings("version"),
+        "origin": strings("origin"),
+        "results": ints("results"),
+        "usage": strings("usage").cast(USAGE_ARROW_TYPE),
+        "traffic": ints("traffic"),
+        "started_at": started.cast(API_TIME_ARROW_TYPE),
+        "finished_at": finished.cast(API_TIME_ARROW_TYPE),
+        "duration": duration.cast(DURATION_ARROW_TYPE),
+        "err_msg": pc.if_else(pc.equal(err_msg, ""), pa.scalar(None, pa.string()), err_msg),
+        "fetched_at": fetched.cast(FETCH_TIME_ARROW_TYPE),
+        "fetch_error": strings("fetch_error"),
+    }
+    return pa.table(arrays, schema=run_arrow_schema())
+
+
+def _valid_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _valid_usage(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        pa.array([value]).cast(USAGE_ARROW_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    **{
+        name: lambda v: isinstance(v, str)
+        for name in ("slug", "scraper_title", "scraper_slug", "version", "origin", "err_msg")
+    },
+    **{
+        name: _valid_int
+        for name in ("results", "traffic", "started_at", "finished_at", "duration", "fetched_at")
+    },
+    "status": lambda v: v in _STATUS_INDEX and not isinstance(v, bool),
+    "usage": _valid_usage,
+    "fetch_error": lambda v: isinstance(v, str),
+}
+
+
+def _clean_record(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    bad = {
+        name: record[name]
+        for name, check in _FIELD_CHECKS.items()
+        if record.get(name) is not None and not check(record[name])
+    }
+    if not bad:
+        return record
+    cleaned = {k: v for k, v in record.items() if k not in bad}
+    described = ", ".join(f"{name}={value!r}" for name, value in bad.items())
+    previous = record.get("fetch_error")
+    reason = f"malformed record: unexpected {described}"
+    if isinstance(previous, str):
+        reason = f"{previous}; {reason}"
+    cleaned["fetch_error"] = reason
+    return cleaned
+
+
+# --- Arrow -> pandas -------------------------------------------------------------------------
+
+
+def _default_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
+    return array.to_pandas().astype(column.dtype)
+
+
+def _ints_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
+    values = array.to_numpy(zero_copy_only=False)
+    if array.null_count == 0:
+        return pd.Series(pd.arrays.IntegerArray(values.astype(np.int64), np.zeros(len(values), bool)))
+    mask = array.is_null().to_numpy(zero_copy_only=False)
+    filled = pc.fill_null(array, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(filled, mask))
+
+
+def _status_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
+    if isinstance(array.type, pa.DictionaryType):
+        array = array.cast(pa.string())
+    indices = pc.index_in(array, value_set=pa.array(STATUS_LABELS, pa.string()))
+    codes = pc.fill_null(indices, -1).to_numpy(zero_copy_only=False).astype(np.int8)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=STATUS_DTYPE))
+
+
+def _arrow_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(array.cast(column.arrow_type)))
+
+
+_TO_PANDAS: dict[str, Callable[[pa.ChunkedArray, Column], pd.Series]] = {
+    **{c.name: _arrow_to_pandas for c in RUN_COLUMNS if c.dtype is STRING_DTYPE},
+    **{c.name: _ints_to_pandas for c in RUN_COLUMNS if c.dtype is INT_DTYPE},
+    "status": _status_to_pandas,
+    "usage": _arrow_to_pandas,
+}

@@ -1,0 +1,156 @@
+"""The run schema: records -> typed frame, exactly."""
+
+from decimal import Decimal
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coreclaw_frames.schema import (
+    RUN_COLUMNS,
+    RUN_DTYPES,
+    STATUS_LABELS,
+    empty_run_frame,
+    records_to_frame,
+    run_arrow_schema,
+    status_code,
+)
+
+SLUG = "01KSFDS8XWTJME33C08XMCR6B9"
+RECORD = {
+    "status": 3,
+    "err_msg": "",
+    "slug": SLUG,
+    "scraper_title": "News Collection 20260305",
+    "scraper_slug": "01KPD6M5YVHWCNQCRK32BD02TP",
+    "results": 4,
+    "usage": "0.065",
+    "started_at": 1773305309,
+    "finished_at": 1773305316,
+    "duration": 7,
+    "origin": "api",
+    "traffic": 23108,
+    "version": "v1.0.5",
+}
+
+
+def test_dtypes_match_the_schema_table():
+    df = records_to_frame([RECORD])
+    assert list(df.columns) == [c.name for c in RUN_COLUMNS]
+    for name, dtype in RUN_DTYPES.items():
+        assert df[name].dtype == dtype, name
+    assert isinstance(df["usage"].dtype, pd.ArrowDtype)
+    assert pa.types.is_decimal(df["usage"].dtype.pyarrow_dtype)
+    assert str(df["started_at"].dtype) == "datetime64[s, UTC]"
+    assert str(df["results"].dtype) == "Int64"
+    assert list(df["status"].cat.categories) == list(STATUS_LABELS)
+    assert df["status"].cat.ordered
+
+
+def test_values_are_exact():
+    row = records_to_frame([RECORD]).iloc[0]
+    assert row["usage"] == Decimal("0.065")
+    assert row["status"] == "succeeded"
+    assert row["started_at"] == pd.Timestamp(1773305309, unit="s", tz="UTC")
+    assert row["duration"] == pd.Timedelta(seconds=7)
+    assert row["traffic"] == 23108
+    assert pd.isna(row["err_msg"])
+    assert pd.isna(row["fetch_error"])
+
+
+def test_unfinished_run_has_nat_times_and_duration():
+    running = {**RECORD, "status": 2, "finished_at": 0, "duration": 0}
+    ready = {**RECORD, "status": 1, "started_at": 0, "finished_at": 0, "duration": 0}
+    df = records_to_frame([running, ready])
+    assert df["finished_at"].isna().all()
+    assert df["duration"].isna().all()
+    assert pd.isna(df.loc[1, "started_at"]) and df.loc[0, "started_at"] is not pd.NaT
+
+
+def test_finished_run_with_zero_duration_keeps_zero():
+    df = records_to_frame([{**RECORD, "duration": 0, "finished_at": RECORD["started_at"]}])
+    assert df.loc[0, "duration"] == pd.Timedelta(0)
+
+
+def test_traffic_beyond_32_bits():
+    df = records_to_frame([{**RECORD, "traffic": 5 * 2**30}])
+    assert df.loc[0, "traffic"] == 5 * 2**30
+
+
+def test_status_labels_are_accepted_too():
+    df = records_to_frame([{**RECORD, "status": "failed"}])
+    assert df.loc[0, "status"] == "failed"
+
+
+def test_empty_frame_has_full_schema():
+    df = empty_run_frame()
+    assert len(df) == 0
+    assert dict(df.dtypes) == {name: pd.api.types.pandas_dtype(d) for name, d in RUN_DTYPES.items()}
+
+
+def test_failure_rows_are_na_except_slug_and_error():
+    df = records_to_frame([{"slug": SLUG, "fetch_error": "70001 Run record does not exist"}])
+    row = df.iloc[0]
+    assert row["slug"] == SLUG and row["fetch_error"].startswith("70001")
+    assert row[["status", "usage", "results", "started_at", "duration"]].isna().all()
+    assert pd.notna(row["fetched_at"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("usage", 0.0217),  # a float: refused, money never passes through float
+        ("usage", "abc"),
+        ("status", 9),
+        ("traffic", "12"),
+        ("started_at", True),
+        ("version", 5),
+    ],
+)
+def test_malformed_value_is_blanked_and_named_never_crashes(field, value):
+    good = {**RECORD, "slug": "01KSFDS8XWTJME33C08XMCR6B8"}
+    df = records_to_frame([{**RECORD, field: value}, good])
+    assert pd.isna(df.loc[0, field])
+    assert field in df.loc[0, "fetch_error"] and repr(value) in df.loc[0, "fetch_error"]
+    assert df.loc[0, "scraper_title"] == RECORD["scraper_title"]  # the rest is kept
+    assert pd.isna(df.loc[1, "fetch_error"]) and df.loc[1, "usage"] == Decimal("0.065")
+
+
+def test_unfinished_fetched_at_defaults_to_given_time():
+    when = pd.Timestamp("2026-01-02 03:04:05.123456", tz="UTC")
+    df = records_to_frame([RECORD], fetched_at=when)
+    assert df.loc[0, "fetched_at"] == when
+    with pytest.raises(ValueError, match="timezone-aware"):
+        records_to_frame([RECORD], fetched_at=pd.Timestamp("2026-01-02"))
+
+
+def test_arrow_schema_carries_version_and_descriptions():
+    schema = run_arrow_schema()
+    assert schema.metadata[b"coreclaw_frames.schema_version"] == b"1"
+    assert all(field.metadata[b"description"] for field in schema)
+
+
+def test_status_code():
+    assert status_code("ready") == 1 and status_code("aborted") == 5 and status_code(4) == 4
+    for bad in ("done", 0, 6, True, None):
+        with pytest.raises(ValueError, match="status must be one of"):
+            status_code(bad)
+
+
+usage_strings = st.builds(
+    lambda units, places, frac: f"{units}" if places == 0 else f"{units}.{frac:0{places}d}"[: len(str(units)) + 1 + places],
+    st.integers(min_value=0, max_value=10**9),
+    st.integers(min_value=0, max_value=10),
+    st.integers(min_value=0, max_value=10**10 - 1),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(usage_strings, min_size=1, max_size=60))
+def test_usage_strings_survive_exactly_and_sum_exactly(strings):
+    records = [{**RECORD, "usage": s} for s in strings]
+    df = records_to_frame(records)
+    assert [Decimal(s) for s in strings] == list(df["usage"])
+    assert df["usage"].sum() == sum(Decimal(s) for s in strings)
