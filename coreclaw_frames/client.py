@@ -98,7 +98,9 @@ class Client:
         api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError(f"no API key: pass api_key=... or set ${API_KEY_ENV}")
-        self.base_url = _check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        self.base_url = _check_base_url(
+            base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        )
         self.timeout = _check_number("timeout", timeout, minimum=0.0, exclusive=True)
         self.max_workers = _check_int("max_workers", max_workers, minimum=1)
         self.max_retries = _check_int("max_retries", max_retries, minimum=0)
@@ -141,7 +143,7 @@ class Client:
         this client down. Raises :class:`~coreclaw_frames.CoreClawError` subclasses:
         ``AuthenticationError`` at once, ``RetriesExhaustedError`` when retries ran out.
 
-        >>> client.request("run/detail", {"run_slug": "01KSFDS8XWTJME33C08XMCR6B9"})  # doctest: +SKIP
+        >>> client.request("run/detail", {"run_slug": SLUG})  # doctest: +SKIP
         {'status': 3, 'slug': '01KSFDS8XWTJME33C08XMCR6B9', 'usage': '0.0217', ...}
         """
         if self._closed:
@@ -219,8 +221,7 @@ def unwrap(status: int, headers: Mapping[str, str], body: bytes) -> Any:
         ) from exc
     if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
         raise TransportError(
-            f"malformed answer (HTTP {status}): no envelope with an integer code: "
-            f"{_excerpt(body)}"
+            f"malformed answer (HTTP {status}): no envelope with an integer code: {_excerpt(body)}"
         )
     code = envelope["code"]
     if code != 0:

@@ -84,7 +84,7 @@ class APIError(CoreClawError):
         """Short text for a ``fetch_error`` cell, e.g. ``"70001 Run record does not exist"``."""
         if self.code is not None:
             return f"{self.code} {self.message}"
-        return f"HTTP {self.http_status}"
+        return self.message
 
 
 class AuthenticationError(APIError):

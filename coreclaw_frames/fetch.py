@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -95,7 +94,9 @@ def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
     if slugs is None:
         raise TypeError(f"{name} must be a list of run slugs, got None")
     if isinstance(slugs, str | bytes):
-        raise TypeError(f"{name} must be a list of run slugs, not a single string: wrap it as [slug]")
+        raise TypeError(
+            f"{name} must be a list of run slugs, not a single string: wrap it as [slug]"
+        )
     if isinstance(slugs, dict) or not isinstance(slugs, Iterable):
         raise TypeError(f"{name} must be a list of run slugs, got {type(slugs).__name__}")
     values = list(slugs)
@@ -156,12 +157,16 @@ def run_batch(
     outcomes: dict[K, V | str] = {}
     if not keys:
         return outcomes
-    stop = threading.Event()
+    fatal: list[AuthenticationError] = []
 
     def guarded(key: K) -> V:
-        if stop.is_set():
-            raise _Cancelled()
-        return task(client, key)
+        if fatal:  # the key is bad: send nothing more, report the same error
+            raise fatal[0]
+        try:
+            return task(client, key)
+        except AuthenticationError as exc:
+            fatal.append(exc)
+            raise
 
     pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
     bar = tqdm(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
@@ -177,7 +182,6 @@ def run_batch(
                     on_result(key, outcome)
                 bar.update(1)
     except BaseException:
-        stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
@@ -193,10 +197,6 @@ def _outcome(future: Future[V]) -> V | str:
         raise
     except CoreClawError as exc:
         return describe(exc)
-
-
-class _Cancelled(Exception):
-    """The batch stopped before this key was sent."""
 
 
 def _fetch_detail(client: Client, slug: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ RATE_LIMIT_BACKOFF_MAX = 2.0
 #: On a rate-limit answer the batch's rate drops to this fraction of what it was sending.
 RATE_DECREASE_FACTOR = 0.8
 #: After a slow-down, the rate grows back by this fraction of itself per second.
-RATE_INCREASE_PER_SECOND = 0.08
+RATE_INCREASE_PER_SECOND = 0.5
 #: The controller never goes slower than this (requests/second).
 RATE_MIN = 0.2
 #: How far back the controller looks to measure the rate actually sent (seconds).
@@ -205,4 +205,3 @@ __all__ = [
     "retry_delay",
     "should_retry",
 ]
-

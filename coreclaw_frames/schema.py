@@ -92,7 +92,9 @@ RUN_COLUMNS: tuple[Column, ...] = (
     ),
     Column("duration", DURATION_ARROW_TYPE, "timedelta64[s]", "Run time; NaT while not finished."),
     Column("err_msg", pa.string(), STRING_DTYPE, "The run's own error text; NA when none."),
-    Column("fetched_at", FETCH_TIME_ARROW_TYPE, "datetime64[us, UTC]", "When this row was fetched."),
+    Column(
+        "fetched_at", FETCH_TIME_ARROW_TYPE, "datetime64[us, UTC]", "When this row was fetched."
+    ),
     Column("fetch_error", pa.string(), STRING_DTYPE, "Why the fetch failed; NA on success."),
 )
 RUN_DTYPES: dict[str, Any] = {c.name: c.dtype for c in RUN_COLUMNS}
@@ -102,8 +104,7 @@ _API_FIELDS = tuple(c.name for c in RUN_COLUMNS if c.name not in {"fetched_at", 
 def run_arrow_schema() -> pa.Schema:
     """The Arrow schema of the run frame, with the schema version and column descriptions."""
     fields = [
-        pa.field(c.name, c.arrow_type, metadata={"description": c.description})
-        for c in RUN_COLUMNS
+        pa.field(c.name, c.arrow_type, metadata={"description": c.description}) for c in RUN_COLUMNS
     ]
     return pa.schema(fields, metadata={"coreclaw_frames.schema_version": str(SCHEMA_VERSION)})
 
@@ -286,7 +287,9 @@ def _default_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
 def _ints_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
     values = array.to_numpy(zero_copy_only=False)
     if array.null_count == 0:
-        return pd.Series(pd.arrays.IntegerArray(values.astype(np.int64), np.zeros(len(values), bool)))
+        return pd.Series(
+            pd.arrays.IntegerArray(values.astype(np.int64), np.zeros(len(values), bool))
+        )
     mask = array.is_null().to_numpy(zero_copy_only=False)
     filled = pc.fill_null(array, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     return pd.Series(pd.arrays.IntegerArray(filled, mask))

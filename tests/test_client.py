@@ -23,16 +23,36 @@ def test_unwrap_success_returns_data():
 @pytest.mark.parametrize(
     ("status", "body", "error", "code"),
     [
-        (200, b'{"code": 4000, "message": "Invalid request parameters", "data": null}',
-         InvalidRequestError, 4000),
-        (200, b'{"code": 70001, "message": "Run record does not exist", "data": null}',
-         NotFoundError, 70001),
-        (200, b'{"code": 20001, "message": "API key invalid", "data": null}',
-         AuthenticationError, 20001),
-        (200, b'{"code": 4290, "message": "Rate limit exceeded", "data": null}',
-         RateLimitError, 4290),
-        (200, b'{"code": 5000, "message": "Internal server error", "data": null}',
-         ServerError, 5000),
+        (
+            200,
+            b'{"code": 4000, "message": "Invalid request parameters", "data": null}',
+            InvalidRequestError,
+            4000,
+        ),
+        (
+            200,
+            b'{"code": 70001, "message": "Run record does not exist", "data": null}',
+            NotFoundError,
+            70001,
+        ),
+        (
+            200,
+            b'{"code": 20001, "message": "API key invalid", "data": null}',
+            AuthenticationError,
+            20001,
+        ),
+        (
+            200,
+            b'{"code": 4290, "message": "Rate limit exceeded", "data": null}',
+            RateLimitError,
+            4290,
+        ),
+        (
+            200,
+            b'{"code": 5000, "message": "Internal server error", "data": null}',
+            ServerError,
+            5000,
+        ),
         (502, b"<html><body>Bad Gateway</body></html>", ServerError, None),
         (401, b"", AuthenticationError, None),
         (403, b"", AuthenticationError, None),
@@ -48,7 +68,13 @@ def test_unwrap_maps_errors(status, body, error, code):
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"code": 0, "message": "succ', b"<html>oops</html>", b"[1, 2]", b'{"message": "x"}', b"\xff\xfe"],
+    [
+        b'{"code": 0, "message": "succ',
+        b"<html>oops</html>",
+        b"[1, 2]",
+        b'{"message": "x"}',
+        b"\xff\xfe",
+    ],
 )
 def test_unwrap_malformed_bodies_are_transport_errors(body):
     with pytest.raises(TransportError, match="malformed answer"):
@@ -56,7 +82,7 @@ def test_unwrap_malformed_bodies_are_transport_errors(body):
 
 
 def test_unwrap_refuses_redirects():
-    with pytest.raises(InvalidRequestError, match="redirect to evil.example:80 not followed"):
+    with pytest.raises(InvalidRequestError, match=r"redirect to evil\.example:80 not followed"):
         unwrap(307, {"Location": "http://evil.example:80/api"}, b"")
 
 
@@ -93,16 +119,24 @@ def test_missing_key_is_refused(monkeypatch):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://api.example.com", "http://10.0.0.1:8080", "ftp://127.0.0.1", "127.0.0.1:80",
-     "https://host/api/v1", "https://"],
+    [
+        "http://api.example.com",
+        "http://10.0.0.1:8080",
+        "ftp://127.0.0.1",
+        "127.0.0.1:80",
+        "https://host/api/v1",
+        "https://",
+    ],
 )
 def test_bad_base_urls_are_refused(url):
     with pytest.raises(ValueError, match="base_url"):
         ccf.Client(api_key=KEY, base_url=url)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "http://localhost:2", "http://[::1]:3",
-                                 "https://api.example.com/"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:1", "http://localhost:2", "http://[::1]:3", "https://api.example.com/"],
+)
 def test_loopback_http_and_any_https_are_allowed(url):
     with ccf.Client(api_key=KEY, base_url=url) as client:
         assert client.base_url == url.rstrip("/")
@@ -121,7 +155,7 @@ def test_loopback_http_and_any_https_are_allowed(url):
     ],
 )
 def test_bad_settings_name_the_setting(kwargs, error):
-    (name, value), = kwargs.items()
+    (name,) = kwargs
     with pytest.raises(error, match=name):
         ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", **kwargs)
 

@@ -140,7 +140,9 @@ def test_status_code():
 
 
 usage_strings = st.builds(
-    lambda units, places, frac: f"{units}" if places == 0 else f"{units}.{frac:0{places}d}"[: len(str(units)) + 1 + places],
+    lambda units, places, frac: (
+        f"{units}" if places == 0 else f"{units}.{frac:0{places}d}"[: len(str(units)) + 1 + places]
+    ),
     st.integers(min_value=0, max_value=10**9),
     st.integers(min_value=0, max_value=10),
     st.integers(min_value=0, max_value=10**10 - 1),

@@ -1,0 +1,90 @@
+"""The coreclaw-frames command: the sandbox subcommand in a real subprocess, and usage errors."""
+
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+import requests
+
+from coreclaw_frames.cli import build_parser, main
+
+STARTUP_TIMEOUT = 20.0
+URL_PATTERN = re.compile(r"(http://127\.0\.0\.1:\d+)")
+
+
+def wait_for_lines(process: subprocess.Popen[str], count: int) -> list[str]:
+    """The first `count` stdout lines; fails after STARTUP_TIMEOUT instead of hanging."""
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = process.stdout
+
+    def read() -> None:
+        for _ in range(count):
+            lines.put(stdout.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(STARTUP_TIMEOUT)
+    assert not reader.is_alive(), "the sandbox did not print its URL and key in time"
+    return [lines.get_nowait() for _ in range(count)]
+
+
+def test_sandbox_subcommand_serves_until_ctrl_c():
+    command = [
+        sys.executable,
+        "-m",
+        "coreclaw_frames.cli",
+        "sandbox",
+        "--port",
+        "0",
+        "--runs",
+        "25",
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            url_line, key_line = wait_for_lines(process, 2)
+            match = URL_PATTERN.search(url_line)
+            assert match, url_line
+            url = match.group(1)
+            key = key_line.removeprefix("API key:").strip()
+            answer = requests.post(
+                url + "/api/v1/run/list",
+                data=json.dumps({"page_index": 1, "page_size": 10}),
+                headers={"api-key": key},
+                timeout=10,
+            )
+            assert answer.json()["data"]["count"] == 25
+        finally:
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=STARTUP_TIMEOUT)
+    assert process.returncode == 0, stderr
+    assert "Sandbox stopped." in stdout
+    assert "Traceback" not in stderr
+
+
+def test_bad_knob_is_a_usage_error(capsys):
+    assert main(["sandbox", "--port", "0", "--fault-rate", "1.5"]) == 2
+    assert "fault_rate" in capsys.readouterr().err
+
+
+def test_no_subcommand_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "sandbox" in capsys.readouterr().err
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["sandbox"])
+    assert (args.port, args.seed, args.runs, args.latency, args.fault_rate, args.rate_limit) == (
+        8765,
+        0,
+        5000,
+        0.0,
+        0.0,
+        None,
+    )

@@ -1,0 +1,331 @@
+"""fetch_runs over real HTTP against the sandbox."""
+
+import http.server
+import logging
+import threading
+import time
+from decimal import Decimal
+from typing import ClassVar
+
+import pandas as pd
+import pytest
+import requests
+
+import coreclaw_frames as ccf
+from coreclaw_frames.sandbox import EXPIRED_API_KEY, FAULT_KINDS, serve
+from coreclaw_frames.schema import RUN_DTYPES, STATUS_LABELS
+
+UNKNOWN_SLUG = "01KZZZZZZZZZZZZZZZZZZZZZZZ"
+
+
+def expected(record):
+    """The frame row a raw API record must become, computed independently of schema.py."""
+
+    def when(seconds):
+        return pd.NaT if seconds == 0 else pd.Timestamp(seconds, unit="s", tz="UTC")
+
+    return {
+        "slug": record["slug"],
+        "status": STATUS_LABELS[record["status"] - 1],
+        "scraper_title": record["scraper_title"],
+        "scraper_slug": record["scraper_slug"],
+        "version": record["version"],
+        "origin": record["origin"],
+        "results": record["results"],
+        "usage": Decimal(record["usage"]),
+        "traffic": record["traffic"],
+        "started_at": when(record["started_at"]),
+        "finished_at": when(record["finished_at"]),
+        "duration": pd.NaT
+        if record["finished_at"] == 0
+        else pd.Timedelta(seconds=record["duration"]),
+        "err_msg": pd.NA if record["err_msg"] == "" else record["err_msg"],
+    }
+
+
+def same(a, b):
+    return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else a == b
+
+
+@pytest.fixture
+def client(sandbox):
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url, max_workers=16) as c:
+        yield c
+
+
+def test_every_field_equals_the_sandbox_record(sandbox, client):
+    records = sandbox.account.runs[:400]
+    df = ccf.fetch_runs([r["slug"] for r in records], client=client, progress=False)
+    assert dict(df.dtypes) == {k: pd.api.types.pandas_dtype(v) for k, v in RUN_DTYPES.items()}
+    assert set(df["status"]) == set(STATUS_LABELS)  # the sample covers every status
+    for record, (_, row) in zip(records, df.iterrows(), strict=True):
+        for column, value in expected(record).items():
+            assert same(row[column], value), (record["slug"], column, row[column], value)
+        assert pd.isna(row["fetch_error"])
+    assert df["usage"].sum() == sum(Decimal(r["usage"]) for r in records)
+    assert (
+        df["fetched_at"]
+        .between(pd.Timestamp.now("UTC") - pd.Timedelta("5min"), pd.Timestamp.now("UTC"))
+        .all()
+    )
+
+
+def test_one_row_per_unique_slug_in_first_seen_order():
+    with serve(runs=50) as srv, ccf.Client(api_key=srv.api_key, base_url=srv.url) as client:
+        slugs = [r["slug"] for r in srv.account.runs[:10]]
+        asked = [slugs[3], slugs[1], slugs[3], slugs[0], slugs[1]]
+        df = ccf.fetch_runs(asked, client=client, progress=False)
+        assert list(df["slug"]) == [slugs[3], slugs[1], slugs[0]]
+        assert df.index.equals(pd.RangeIndex(3))
+        assert srv.counters.requests_by_slug == {slugs[3]: 1, slugs[1]: 1, slugs[0]: 1}
+
+
+def test_unknown_run_raises_with_the_complete_frame(sandbox, client):
+    slugs = [sandbox.account.runs[0]["slug"], UNKNOWN_SLUG, sandbox.account.runs[1]["slug"]]
+    with pytest.raises(ccf.BatchFetchError) as info:
+        ccf.fetch_runs(slugs, client=client, progress=False)
+    exc = info.value
+    assert isinstance(exc, ccf.CoreClawError)
+    assert "1 of 3 runs failed" in str(exc) and UNKNOWN_SLUG in str(exc)
+    assert list(exc.frame["slug"]) == slugs
+    assert list(exc.errors["slug"]) == [UNKNOWN_SLUG]
+    assert exc.frame.loc[1, "fetch_error"] == "70001 Run record does not exist"
+    assert exc.frame.loc[[0, 2], "fetch_error"].isna().all()
+    assert exc.frame.loc[[0, 2], "usage"].notna().all()
+
+
+def test_coerce_returns_the_frame_with_failed_rows(sandbox, client):
+    df = ccf.fetch_runs([UNKNOWN_SLUG], client=client, errors="coerce", progress=False)
+    assert df.loc[0, "fetch_error"] == "70001 Run record does not exist"
+    assert df.drop(columns=["slug", "fetched_at", "fetch_error"]).iloc[0].isna().all()
+
+
+def test_empty_list_gives_empty_frame_without_requests(sandbox, client):
+    before = sandbox.counters.total
+    df = ccf.fetch_runs([], client=client)
+    assert len(df) == 0 and list(df.columns) == list(RUN_DTYPES)
+    assert dict(df.dtypes) == {k: pd.api.types.pandas_dtype(v) for k, v in RUN_DTYPES.items()}
+    assert sandbox.counters.total == before
+
+
+BAD_INPUTS = [
+    ("01KSFDS8XWTJME33C08XMCR6B9", TypeError, "not a single string"),
+    (None, TypeError, "got None"),
+    (42, TypeError, "got int"),
+    ({"01KSFDS8XWTJME33C08XMCR6B9": 1}, TypeError, "got dict"),
+    (["01KSFDS8XWTJME33C08XMCR6B9", 7], TypeError, r"\[1\] 7 \(int\)"),
+    (["01KSFDS8XWTJME33C08XMCR6B9", None], TypeError, r"\[1\] None"),
+    ([""], ValueError, r"\[0\] '' \(empty\)"),
+    (["   "], ValueError, r"\[0\] '   ' \(empty\)"),
+    (["run-123"], ValueError, "'run-123'"),
+    (["01ksfds8xwtjme33c08xmcr6b9"], ValueError, "Crockford base32"),
+    (["01KSFDS8XWTJME33C08XMCR6B"], ValueError, "26-character"),  # 25 characters
+    (["01KSFDS8XWTJME33C08XMCR6B9X"], ValueError, "26-character"),  # 27
+    (["01KSFDS8XWTJME33C08XMCR6BI"], ValueError, "'01KSFDS8XWTJME33C08XMCR6BI'"),  # I is not base32
+    (["81KSFDS8XWTJME33C08XMCR6B9"], ValueError, "81KSFDS8"),  # first digit over 7
+    ([" 01KSFDS8XWTJME33C08XMCR6B9"], ValueError, "' 01KSFDS8"),
+]
+
+
+@pytest.mark.parametrize(("slugs", "error", "match"), BAD_INPUTS)
+def test_bad_input_is_refused_before_any_request(sandbox, client, slugs, error, match):
+    before = sandbox.counters.total
+    with pytest.raises(error, match=match):
+        ccf.fetch_runs(slugs, client=client)
+    assert sandbox.counters.total == before
+
+
+def test_many_bad_slugs_are_counted_and_quoted(sandbox, client):
+    with pytest.raises(ValueError, match=r"7 of 8 slugs .*and 2 more"):
+        ccf.fetch_runs(["x"] * 7 + [sandbox.account.runs[0]["slug"]], client=client)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"errors": "ignore"}, ValueError, "errors must be 'raise' or 'coerce'"),
+        ({"progress": "yes"}, TypeError, "progress must be"),
+        ({"client": "http://127.0.0.1"}, TypeError, "client must be"),
+    ],
+)
+def test_bad_options_are_refused_before_any_request(sandbox, client, kwargs, error, match):
+    before = sandbox.counters.total
+    kwargs.setdefault("client", client)
+    with pytest.raises(error, match=match):
+        ccf.fetch_runs([sandbox.account.runs[0]["slug"]], **kwargs)
+    assert sandbox.counters.total == before
+
+
+def test_client_from_environment(sandbox, monkeypatch):
+    monkeypatch.setenv("CORECLAW_API_KEY", sandbox.api_key)
+    monkeypatch.setenv("CORECLAW_BASE_URL", sandbox.url)
+    slug = sandbox.account.runs[5]["slug"]
+    assert list(ccf.fetch_runs([slug], progress=False)["slug"]) == [slug]
+
+
+def test_under_every_fault_each_slug_arrives_exactly_once():
+    with serve(runs=300, seed=3, fault_rate=0.35, slow_seconds=1.0, retry_after=0) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, timeout=0.4, max_workers=16) as c:
+            df = ccf.fetch_runs(slugs, client=c, progress=False)
+        assert list(df["slug"]) == slugs
+        assert df["fetch_error"].isna().all()
+        assert df["usage"].sum() == sum(Decimal(r["usage"]) for r in srv.account.runs)
+        assert set(srv.counters.faults) == set(FAULT_KINDS)  # every kind was met and survived
+
+
+def test_persistent_failure_is_reported_never_dropped():
+    with serve(runs=20, fault_rate=1.0, faults=("http_503",), max_consecutive_faults=100) as srv:
+        slugs = [r["slug"] for r in srv.account.runs[:6]]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_retries=2) as c:
+            started = time.monotonic()
+            df = ccf.fetch_runs(slugs, client=c, errors="coerce", progress=False)
+        assert list(df["fetch_error"]) == ["HTTP 503 after 3 attempts"] * 6
+        assert all(srv.counters.requests_by_slug[s] == 3 for s in slugs)
+        assert time.monotonic() - started >= 0.25 + 0.125  # it did back off between attempts
+
+
+def test_retry_after_zero_does_not_burn_every_attempt():
+    with serve(
+        runs=10, fault_rate=1.0, faults=("http_429",), retry_after=0, max_consecutive_faults=3
+    ) as srv:
+        slugs = [r["slug"] for r in srv.account.runs[:4]]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_retries=1) as c:
+            df = ccf.fetch_runs(slugs, client=c, progress=False)
+        assert df["fetch_error"].isna().all()
+        assert all(srv.counters.requests_by_slug[s] == 4 for s in slugs)
+
+
+def test_server_rate_limit_is_met_without_a_retry_storm():
+    rate, n = 40.0, 160
+    with serve(runs=n, rate_limit=rate) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_workers=16) as c:
+            started = time.monotonic()
+            df = ccf.fetch_runs(slugs, client=c, progress=False)
+            elapsed = time.monotonic() - started
+        assert df["fetch_error"].isna().all()
+        assert elapsed < 1.5 * n / rate
+        assert srv.counters.rejected < 0.5 * n
+
+
+def test_client_side_rate_limit_caps_the_pace():
+    with serve(runs=40) as srv:
+        slugs = [r["slug"] for r in srv.account.runs[:21]]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, rate_limit=20.0) as c:
+            started = time.monotonic()
+            ccf.fetch_runs(slugs, client=c, progress=False)
+            assert time.monotonic() - started >= 0.95
+        assert srv.counters.rejected == 0
+
+
+@pytest.mark.parametrize(("key_kind", "code"), [("wrong", 20001), ("expired", 20002)])
+def test_bad_key_stops_the_batch_at_once(key_kind, code):
+    with serve(runs=600) as srv:
+        key = "not-the-key" if key_kind == "wrong" else EXPIRED_API_KEY
+        slugs = [r["slug"] for r in srv.account.runs]
+        with (
+            ccf.Client(api_key=key, base_url=srv.url, max_workers=4) as c,
+            pytest.raises(ccf.AuthenticationError) as info,
+        ):
+            ccf.fetch_runs(slugs, client=c, progress=False)
+        assert info.value.code == code
+        assert srv.counters.total <= 4 + 2  # the requests in flight, not the batch
+        assert key not in str(info.value)
+
+
+def test_key_stays_out_of_errors_logs_and_progress(capsys, caplog):
+    secret = "a-very-secret-key-5a4b3c"
+    with serve(
+        runs=30, fault_rate=0.4, retry_after=0, faults=("http_500", "code_5000"), api_key=secret
+    ) as srv:
+        slugs = [r["slug"] for r in srv.account.runs] + [UNKNOWN_SLUG]
+        with caplog.at_level(logging.DEBUG), ccf.Client(api_key=secret, base_url=srv.url) as c:
+            with pytest.raises(ccf.BatchFetchError) as info:
+                ccf.fetch_runs(slugs, client=c, progress=True)
+            assert secret not in repr(c)
+        captured = capsys.readouterr()
+    assert "runs" in captured.err  # the bar was drawn
+    assert "retrying" in caplog.text  # retries were logged
+    for text in (captured.err, captured.out, caplog.text, str(info.value), repr(info.value)):
+        assert secret not in text
+    assert not info.value.frame.astype(str).apply(lambda col: col.str.contains(secret)).any().any()
+
+
+def test_progress_false_draws_nothing(sandbox, client, capsys):
+    ccf.fetch_runs([sandbox.account.runs[0]["slug"]], client=client, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Records the headers of every request; answers a redirect or an empty success."""
+
+    seen: ClassVar[list[dict[str, str]]] = []
+    redirect_to: ClassVar[str | None] = None
+
+    def do_POST(self):
+        type(self).seen.append(dict(self.headers))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.redirect_to:
+            self.send_response(307)
+            self.send_header("Location", self.redirect_to + self.path)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _start(handler):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_key_is_never_sent_to_another_host_on_redirect():
+    target = type("Target", (_Recorder,), {"seen": [], "redirect_to": None})
+    other = _start(target)
+    # "localhost" and "127.0.0.1" are different hosts to an HTTP client.
+    origin = type(
+        "Origin", (_Recorder,), {"seen": [], "redirect_to": f"http://localhost:{other.server_port}"}
+    )
+    first = _start(origin)
+    secret = "redirect-secret-key-1x2y3z"
+    try:
+        # The hazard is real: plain requests forwards a custom api-key header across hosts.
+        requests.post(
+            f"http://127.0.0.1:{first.server_port}/x", headers={"api-key": secret}, timeout=5
+        ).close()
+        assert target.seen and target.seen[-1].get("api-key") == secret
+        target.seen.clear()
+
+        with ccf.Client(api_key=secret, base_url=f"http://127.0.0.1:{first.server_port}") as c:
+            df = ccf.fetch_runs([UNKNOWN_SLUG], client=c, errors="coerce", progress=False)
+        assert origin.seen[-1].get("api-key") == secret  # it went to the configured host...
+        assert target.seen == []  # ...and nowhere else
+        assert "redirect" in df.loc[0, "fetch_error"] and secret not in df.loc[0, "fetch_error"]
+    finally:
+        for server in (first, other):
+            server.shutdown()
+            server.server_close()
+
+
+def test_one_client_serves_concurrent_batches(sandbox, client):
+    runs = sandbox.account.runs
+    results = {}
+
+    def work(name, part):
+        results[name] = ccf.fetch_runs([r["slug"] for r in part], client=client, progress=False)
+
+    threads = [
+        threading.Thread(target=work, args=(i, runs[i * 100 : (i + 1) * 100])) for i in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(3):
+        assert list(results[i]["slug"]) == [r["slug"] for r in runs[i * 100 : (i + 1) * 100]]
+        assert results[i]["fetch_error"].isna().all()
