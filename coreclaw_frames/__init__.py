@@ -9,6 +9,7 @@ CoreClaw-compatible server to try everything without an account.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from coreclaw_frames.cache import CacheWarning
 from coreclaw_frames.client import Client
 from coreclaw_frames.errors import (
     APIError,
@@ -22,7 +23,8 @@ from coreclaw_frames.errors import (
     ServerError,
     TransportError,
 )
-from coreclaw_frames.fetch import fetch_runs
+from coreclaw_frames.fetch import AccountInfo, account_info, fetch_runs, list_runs
+from coreclaw_frames.results import fetch_results
 from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION
 
 try:
@@ -34,8 +36,10 @@ __all__ = [
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "APIError",
+    "AccountInfo",
     "AuthenticationError",
     "BatchFetchError",
+    "CacheWarning",
     "Client",
     "CoreClawError",
     "InvalidRequestError",
@@ -45,5 +49,8 @@ __all__ = [
     "ServerError",
     "TransportError",
     "__version__",
+    "account_info",
+    "fetch_results",
     "fetch_runs",
+    "list_runs",
 ]

@@ -1,44 +1,43 @@
-"""``fetch_runs`` and the batch machinery it shares with the other fetchers.
+"""Run frames from the API: ``fetch_runs`` (by slug), ``list_runs`` (Run History), and
+``account_info``.
 
-A batch validates its input before any request, runs one task per key on a thread pool sized
-to the client, shows a progress bar, and ends with every key either as data or as an error
-string: nothing is dropped. A bad key stops the whole batch at once.
+Every function here returns the run frame of :mod:`coreclaw_frames.schema`, so frames from
+different calls concatenate and compare. Finished runs go through the client's cache.
 """
 
 from __future__ import annotations
 
-import re
-import sys
+import math
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Literal, TypeVar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from coreclaw_frames.client import Client
-from coreclaw_frames.errors import (
-    AuthenticationError,
-    BatchFetchError,
-    CoreClawError,
-    TransportError,
-    describe,
+from coreclaw_frames.batch import (
+    ErrorsMode,
+    check_errors_mode,
+    check_progress,
+    check_slug,
+    client_or_default,
+    finish,
+    run_batch,
+    validate_slugs,
 )
-from coreclaw_frames.schema import records_to_frame
+from coreclaw_frames.cache import open_cache
+from coreclaw_frames.client import Client
+from coreclaw_frames.errors import CoreClawError, TransportError
+from coreclaw_frames.schema import records_to_frame, status_code
 
-__all__ = ["fetch_runs", "validate_slugs"]
+__all__ = ["AccountInfo", "account_info", "fetch_runs", "list_runs"]
 
-ErrorsMode = Literal["raise", "coerce"]
-ERRORS_MODES = ("raise", "coerce")
-#: A run slug is a ULID: 26 characters of Crockford base32, the first at most 7.
-SLUG_PATTERN = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
-SLUG_EXAMPLE = "01KSFDS8XWTJME33C08XMCR6B9"
-#: How many offending values a validation error quotes.
-QUOTED_OFFENDERS = 5
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
+#: The largest page ``run/list`` serves.
+PAGE_SIZE = 100
+#: While new runs keep arriving, ``list_runs`` fetches the pages they push down this many times
+#: at most.
+MAX_CATCH_UP_ROUNDS = 5
 
 
 def fetch_runs(
@@ -57,7 +56,8 @@ def fetch_runs(
         once; rows keep the order of first occurrence.
     client:
         A :class:`Client`; default: one built from ``$CORECLAW_API_KEY`` and
-        ``$CORECLAW_BASE_URL``.
+        ``$CORECLAW_BASE_URL``. With ``Client(cache_dir=...)``, finished runs already in the
+        cache are not requested again.
     errors:
         ``"raise"`` (default): if any slug failed, raise :class:`BatchFetchError` after the
         whole batch, carrying the complete frame in ``.frame``. ``"coerce"``: return the
@@ -75,128 +75,100 @@ def fetch_runs(
     unique = validate_slugs(slugs)
     check_errors_mode(errors)
     show = check_progress(progress)
-    with _client_or_default(client) as active:
-        outcomes = run_batch(active, unique, _fetch_detail, progress=show, desc="runs")
-    frame = records_to_frame([_run_row(slug, outcomes[slug]) for slug in unique])
+    with client_or_default(client) as active, open_cache(active.cache_dir) as cache:
+        rows: dict[str, dict[str, Any]] = cache.load(unique)
+        missing = [slug for slug in unique if slug not in rows]
+
+        def keep(slug: str, outcome: dict[str, Any] | str) -> None:
+            if isinstance(outcome, dict):
+                cache.offer(outcome)
+
+        outcomes = run_batch(
+            active, missing, _fetch_detail, progress=show, desc="runs", on_result=keep
+        )
+    for slug, outcome in outcomes.items():
+        rows[slug] = outcome if isinstance(outcome, dict) else _failed_row(slug, outcome)
+    frame = records_to_frame([rows[slug] for slug in unique])
     return finish(frame, errors)
 
 
-def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
-    """The unique run slugs of ``slugs`` in first-seen order; refuses bad input before any request.
-
-    >>> validate_slugs(["01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6B9"])
-    ['01KSFDS8XWTJME33C08XMCR6B9']
-    >>> validate_slugs("01KSFDS8XWTJME33C08XMCR6B9")
-    Traceback (most recent call last):
-    ...
-    TypeError: slugs must be a list of run slugs, not a single string: wrap it as [slug]
-    """
-    if slugs is None:
-        raise TypeError(f"{name} must be a list of run slugs, got None")
-    if isinstance(slugs, str | bytes):
-        raise TypeError(
-            f"{name} must be a list of run slugs, not a single string: wrap it as [slug]"
-        )
-    if isinstance(slugs, dict) or not isinstance(slugs, Iterable):
-        raise TypeError(f"{name} must be a list of run slugs, got {type(slugs).__name__}")
-    values = list(slugs)
-    not_strings = [(i, v) for i, v in enumerate(values) if not isinstance(v, str)]
-    if not_strings:
-        raise TypeError(
-            f"{name} must all be strings; {len(not_strings)} are not: "
-            + _quote(f"[{i}] {v!r} ({type(v).__name__})" for i, v in not_strings)
-        )
-    invalid = [(i, v) for i, v in enumerate(values) if not SLUG_PATTERN.fullmatch(v)]
-    if invalid:
-        raise ValueError(
-            f"{len(invalid)} of {len(values)} {name} are not run slugs (expected 26-character "
-            f"Crockford base32 ULIDs such as {SLUG_EXAMPLE!r}): "
-            + _quote(f"[{i}] {v!r}{' (empty)' if not v.strip() else ''}" for i, v in invalid)
-        )
-    return list(dict.fromkeys(values))
-
-
-def check_errors_mode(errors: Any) -> None:
-    """Refuse an ``errors=`` value other than ``"raise"`` or ``"coerce"``."""
-    if errors not in ERRORS_MODES:
-        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
-
-
-def check_progress(progress: Any) -> bool:
-    """Whether to show a progress bar for ``progress=`` (``None``: when interactive)."""
-    if progress is None:
-        return _interactive()
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None, got {progress!r}")
-    return progress
-
-
-def finish(frame: pd.DataFrame, errors: ErrorsMode, *, key: str = "slug", what: str = "runs"):
-    """Return ``frame``, or raise :class:`BatchFetchError` with it if a row failed and asked to."""
-    if errors == "raise" and frame["fetch_error"].notna().any():
-        raise BatchFetchError(frame, key=key, what=what)
-    return frame
-
-
-def run_batch(
-    client: Client,
-    keys: Sequence[K],
-    task: Callable[[Client, K], V],
+def list_runs(
     *,
-    progress: bool,
-    desc: str,
-    on_result: Callable[[K, V | str], None] | None = None,
-) -> dict[K, V | str]:
-    """Run ``task(client, key)`` for every key on ``client.max_workers`` threads.
+    scraper_slug: str | None = None,
+    status: int | str | None = None,
+    client: Client | None = None,
+    progress: bool | None = None,
+    max_runs: int | None = None,
+) -> pd.DataFrame:
+    """Every run of Run History (newest first) as a run frame, optionally filtered.
 
-    Returns ``{key: value or error text}`` for every key. ``AuthenticationError`` (a bad key)
-    stops the batch at once: nothing more is sent and the error is raised. ``on_result`` is
-    called in the calling thread as each key completes (the cache saves rows with it), so an
-    interrupted batch keeps what it got.
+    Pages through ``run/list`` until the server's ``count``: never silently just the first
+    page. Runs that shift between pages while new runs arrive appear once.
+
+    Parameters
+    ----------
+    scraper_slug:
+        Only this worker's runs.
+    status:
+        Only runs in this status: a label (``"succeeded"``) or the API's integer (1-5; 0 = all).
+    max_runs:
+        Stop after this many runs (the newest).
+
+    Example
+    -------
+    >>> failed = ccf.list_runs(status="failed")  # doctest: +SKIP
+    >>> failed.groupby("scraper_title").size()  # doctest: +SKIP
     """
-    outcomes: dict[K, V | str] = {}
-    if not keys:
-        return outcomes
-    fatal: list[AuthenticationError] = []
+    filters: dict[str, Any] = {}
+    if scraper_slug is not None:
+        filters["scraper_slug"] = check_slug(scraper_slug, name="scraper_slug")
+    if status is not None and status != 0:
+        filters["status"] = status_code(status)
+    if max_runs is not None and (
+        not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 0
+    ):
+        raise ValueError(f"max_runs must be None or an integer >= 0, got {max_runs!r}")
+    show = check_progress(progress)
+    if max_runs == 0:
+        return records_to_frame([])
+    with client_or_default(client) as active, open_cache(active.cache_dir) as cache:
+        records = _list_pages(active, filters, max_runs, show)
+        for record in records:
+            cache.offer(record)
+    return records_to_frame(records)
 
-    def guarded(key: K) -> V:
-        if fatal:  # the key is bad: send nothing more, report the same error
-            raise fatal[0]
-        try:
-            return task(client, key)
-        except AuthenticationError as exc:
-            fatal.append(exc)
-            raise
 
-    pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
-    bar = tqdm(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
+@dataclass(frozen=True)
+class AccountInfo:
+    """The account's balance (USD, exact), traffic used (bytes) and traffic expiry (UTC)."""
+
+    balance: Decimal
+    traffic: int
+    traffic_expiration_at: pd.Timestamp
+
+
+def account_info(*, client: Client | None = None) -> AccountInfo:
+    """Balance, traffic used and traffic expiry of the account behind the API key.
+
+    >>> info = ccf.account_info()  # doctest: +SKIP
+    >>> info.balance  # doctest: +SKIP
+    Decimal('125.40')
+    """
+    with client_or_default(client) as active:
+        data = active.request("account/info", {})
     try:
-        pending: dict[Future[V], K] = {pool.submit(guarded, key): key for key in keys}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                key = pending.pop(future)
-                outcome = _outcome(future)
-                outcomes[key] = outcome
-                if on_result is not None:
-                    on_result(key, outcome)
-                bar.update(1)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
-    return outcomes
-
-
-def _outcome(future: Future[V]) -> V | str:
-    try:
-        return future.result()
-    except AuthenticationError:
-        raise
-    except CoreClawError as exc:
-        return describe(exc)
+        balance = Decimal(data["balance"]) if isinstance(data["balance"], str) else None
+        traffic, expires = data["traffic"], data["traffic_expiration_at"]
+    except (TypeError, KeyError, InvalidOperation) as exc:
+        raise TransportError(f"malformed answer: account/info data is {data!r}") from exc
+    if (
+        balance is None
+        or not balance.is_finite()
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in (traffic, expires))
+    ):
+        raise TransportError(f"malformed answer: account/info data is {data!r}")
+    when = pd.NaT if expires == 0 else pd.Timestamp(expires, unit="s", tz="UTC")
+    return AccountInfo(balance=balance, traffic=traffic, traffic_expiration_at=when)
 
 
 def _fetch_detail(client: Client, slug: str) -> dict[str, Any]:
@@ -209,44 +181,47 @@ def _fetch_detail(client: Client, slug: str) -> dict[str, Any]:
     return data
 
 
-def _run_row(slug: str, outcome: dict[str, Any] | str) -> dict[str, Any]:
-    if isinstance(outcome, str):
-        return {"slug": slug, "fetched_at": time.time_ns() // 1000, "fetch_error": outcome}
-    return outcome
+def _failed_row(slug: str, reason: str) -> dict[str, Any]:
+    return {"slug": slug, "fetched_at": time.time_ns() // 1000, "fetch_error": reason}
 
 
-class _client_or_default:
-    """``with`` the given client (left open), or a client from the environment (closed)."""
+def _list_pages(
+    client: Client, filters: dict[str, Any], max_runs: int | None, progress: bool
+) -> list[dict[str, Any]]:
+    page_size = PAGE_SIZE if max_runs is None else min(PAGE_SIZE, max_runs)
 
-    def __init__(self, client: Client | None) -> None:
-        if client is not None and not isinstance(client, Client):
-            raise TypeError(f"client must be a coreclaw_frames.Client, got {type(client).__name__}")
-        self._given = client
-        self._client = client
+    def fetch_page(c: Client, page_index: int) -> tuple[int, list[dict[str, Any]]]:
+        data = c.request("run/list", {**filters, "page_index": page_index, "page_size": page_size})
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("count"), int)
+            or not isinstance(data.get("list"), list)
+            or not all(isinstance(r, dict) and isinstance(r.get("slug"), str) for r in data["list"])
+        ):
+            raise TransportError(f"malformed answer: run/list page {page_index}")
+        fetched_at = time.time_ns() // 1000
+        for record in data["list"]:
+            record["fetched_at"] = fetched_at
+        return data["count"], data["list"]
 
-    def __enter__(self) -> Client:
-        if self._client is None:
-            self._client = Client()
-        return self._client
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._given is None and self._client is not None:
-            self._client.close()
-
-
-def _interactive() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        get_ipython = None
-    shell = get_ipython() if get_ipython is not None else None
-    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
-        return True
-    return bool(sys.stderr is not None and sys.stderr.isatty())
-
-
-def _quote(items: Iterable[str]) -> str:
-    items = list(items)
-    shown = ", ".join(items[:QUOTED_OFFENDERS])
-    more = len(items) - QUOTED_OFFENDERS
-    return shown + (f", and {more} more" if more > 0 else "")
+    pages: dict[int, tuple[int, list[dict[str, Any]]]] = {1: fetch_page(client, 1)}
+    for _ in range(MAX_CATCH_UP_ROUNDS + 1):
+        # New runs arriving meanwhile push older ones down: the pages needed follow the
+        # largest count seen so far.
+        count = max(c for c, _ in pages.values())
+        wanted = count if max_runs is None else min(count, max_runs)
+        todo = [p for p in range(1, math.ceil(wanted / page_size) + 1) if p not in pages]
+        if not todo:
+            break
+        outcomes = run_batch(client, todo, fetch_page, progress=progress, desc="pages")
+        failed = {p: o for p, o in outcomes.items() if isinstance(o, str)}
+        if failed:
+            listed = "; ".join(f"page {p}: {reason}" for p, reason in sorted(failed.items()))
+            raise CoreClawError(f"Run History incomplete: {len(failed)} pages failed ({listed})")
+        pages.update({p: o for p, o in outcomes.items() if not isinstance(o, str)})
+    unique: dict[str, dict[str, Any]] = {}
+    for page_index in sorted(pages):
+        for record in pages[page_index][1]:
+            unique.setdefault(record["slug"], record)
+    records = list(unique.values())
+    return records if max_runs is None else records[:max_runs]

@@ -1,0 +1,212 @@
+"""The batch machinery every fetcher shares: input checks, a thread pool, a progress bar.
+
+A batch validates its input before any request, runs one task per key on a pool sized to the
+client, shows a progress bar, and ends with every key either as a value or as an error text:
+nothing is dropped. A bad key (``AuthenticationError``) stops the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Literal, TypeVar
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from coreclaw_frames.client import Client
+from coreclaw_frames.errors import AuthenticationError, BatchFetchError, CoreClawError, describe
+
+__all__ = [
+    "check_errors_mode",
+    "check_progress",
+    "check_slug",
+    "client_or_default",
+    "finish",
+    "run_batch",
+    "validate_slugs",
+]
+
+ErrorsMode = Literal["raise", "coerce"]
+ERRORS_MODES = ("raise", "coerce")
+#: A run slug is a ULID: 26 characters of Crockford base32, the first at most 7.
+SLUG_PATTERN = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+SLUG_EXAMPLE = "01KSFDS8XWTJME33C08XMCR6B9"
+#: How many offending values a validation error quotes.
+QUOTED_OFFENDERS = 5
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
+    """The unique run slugs of ``slugs`` in first-seen order; refuses bad input before any request.
+
+    >>> validate_slugs(["01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6B9"])
+    ['01KSFDS8XWTJME33C08XMCR6B9']
+    >>> validate_slugs("01KSFDS8XWTJME33C08XMCR6B9")
+    Traceback (most recent call last):
+    ...
+    TypeError: slugs must be a list of run slugs, not a single string: wrap it as [slug]
+    """
+    if slugs is None:
+        raise TypeError(f"{name} must be a list of run slugs, got None")
+    if isinstance(slugs, str | bytes):
+        raise TypeError(
+            f"{name} must be a list of run slugs, not a single string: wrap it as [slug]"
+        )
+    if isinstance(slugs, dict) or not isinstance(slugs, Iterable):
+        raise TypeError(f"{name} must be a list of run slugs, got {type(slugs).__name__}")
+    values = list(slugs)
+    not_strings = [(i, v) for i, v in enumerate(values) if not isinstance(v, str)]
+    if not_strings:
+        raise TypeError(
+            f"{name} must all be strings; {len(not_strings)} are not: "
+            + _quote(f"[{i}] {v!r} ({type(v).__name__})" for i, v in not_strings)
+        )
+    invalid = [(i, v) for i, v in enumerate(values) if not SLUG_PATTERN.fullmatch(v)]
+    if invalid:
+        raise ValueError(
+            f"{len(invalid)} of {len(values)} {name} are not run slugs (expected 26-character "
+            f"Crockford base32 ULIDs such as {SLUG_EXAMPLE!r}): "
+            + _quote(f"[{i}] {v!r}{' (empty)' if not v.strip() else ''}" for i, v in invalid)
+        )
+    return list(dict.fromkeys(values))
+
+
+def check_slug(value: Any, *, name: str) -> str:
+    """``value`` if it is one run or worker slug (a ULID); otherwise a ``TypeError``/``ValueError``.
+
+    >>> check_slug("01KPD6M5YVHWCNQCRK32BD02TP", name="scraper_slug")
+    '01KPD6M5YVHWCNQCRK32BD02TP'
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a slug string, got {value!r} ({type(value).__name__})")
+    if not SLUG_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{name} must be a 26-character Crockford base32 ULID such as {SLUG_EXAMPLE!r}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def check_errors_mode(errors: Any) -> None:
+    """Refuse an ``errors=`` value other than ``"raise"`` or ``"coerce"``."""
+    if errors not in ERRORS_MODES:
+        raise ValueError(f"errors must be 'raise' or 'coerce', got {errors!r}")
+
+
+def check_progress(progress: Any) -> bool:
+    """Whether to show a progress bar for ``progress=`` (``None``: when interactive)."""
+    if progress is None:
+        return _interactive()
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+    return progress
+
+
+def finish(frame: pd.DataFrame, errors: ErrorsMode, *, key: str = "slug", what: str = "runs"):
+    """Return ``frame``, or raise :class:`BatchFetchError` with it if a row failed and asked to."""
+    if errors == "raise" and frame["fetch_error"].notna().any():
+        raise BatchFetchError(frame, key=key, what=what)
+    return frame
+
+
+def run_batch(
+    client: Client,
+    keys: Sequence[K],
+    task: Callable[[Client, K], V],
+    *,
+    progress: bool,
+    desc: str,
+    on_result: Callable[[K, V | str], None] | None = None,
+) -> dict[K, V | str]:
+    """Run ``task(client, key)`` for every key on ``client.max_workers`` threads.
+
+    Returns ``{key: value or error text}`` for every key. ``AuthenticationError`` (a bad key)
+    stops the batch at once: nothing more is sent and the error is raised. ``on_result`` is
+    called in the calling thread as each key completes (the cache saves rows with it), so an
+    interrupted batch keeps what it got.
+    """
+    outcomes: dict[K, V | str] = {}
+    if not keys:
+        return outcomes
+    fatal: list[AuthenticationError] = []
+
+    def guarded(key: K) -> V:
+        if fatal:  # the key is bad: send nothing more, report the same error
+            raise fatal[0]
+        try:
+            return task(client, key)
+        except AuthenticationError as exc:
+            fatal.append(exc)
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
+    bar = tqdm(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
+    try:
+        pending: dict[Future[V], K] = {pool.submit(guarded, key): key for key in keys}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = pending.pop(future)
+                outcome = _outcome(future)
+                outcomes[key] = outcome
+                if on_result is not None:
+                    on_result(key, outcome)
+                bar.update(1)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return outcomes
+
+
+def _outcome(future: Future[V]) -> V | str:
+    try:
+        return future.result()
+    except AuthenticationError:
+        raise
+    except CoreClawError as exc:
+        return describe(exc)
+
+
+class client_or_default:
+    """``with`` the given client (left open), or a client from the environment (closed)."""
+
+    def __init__(self, client: Client | None) -> None:
+        if client is not None and not isinstance(client, Client):
+            raise TypeError(f"client must be a coreclaw_frames.Client, got {type(client).__name__}")
+        self._given = client
+        self._client = client
+
+    def __enter__(self) -> Client:
+        if self._client is None:
+            self._client = Client()
+        return self._client
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._given is None and self._client is not None:
+            self._client.close()
+
+
+def _interactive() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        get_ipython = None
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return bool(sys.stderr is not None and sys.stderr.isatty())
+
+
+def _quote(items: Iterable[str]) -> str:
+    items = list(items)
+    shown = ", ".join(items[:QUOTED_OFFENDERS])
+    more = len(items) - QUOTED_OFFENDERS
+    return shown + (f", and {more} more" if more > 0 else "")

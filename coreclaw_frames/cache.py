@@ -1,0 +1,220 @@
+"""Finished runs on disk, so re-running a notebook does not fetch them again.
+
+Runs in a final status (succeeded, failed, aborted) never change, so their records can be
+kept. The cache is one SQLite database (``runs.sqlite3`` in ``cache_dir``), holding each run's
+raw API record as JSON beside the time it was fetched. SQLite gives us atomic commits (an
+interrupted batch keeps every committed row) and safe sharing between processes. Records are
+stored raw and typed by the same parser as fresh ones, so a cached row equals a fetched one.
+
+What is never stored: the API key, or any run that can still change. A cache that cannot be
+read gives a :class:`CacheWarning` and is set aside; its runs are fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CACHE_FILE", "CacheWarning", "RunCache", "open_cache"]
+
+CACHE_FILE = "runs.sqlite3"
+#: Bumped when the table layout changes; an older or newer file is set aside, not misread.
+CACHE_FORMAT = 1
+#: API status codes (and labels) of runs that never change again.
+FINAL_STATUSES = frozenset({3, 4, 5, "succeeded", "failed", "aborted"})
+#: Seconds a process waits for another one's write to finish.
+BUSY_TIMEOUT = 30.0
+#: Rows buffered before a commit, and the longest a fetched row waits to be committed.
+FLUSH_ROWS = 200
+FLUSH_SECONDS = 1.0
+#: SQLite's limit on parameters per statement is 999 on old builds.
+QUERY_CHUNK = 900
+
+
+class CacheWarning(UserWarning):
+    """The run cache could not be used as it was; affected runs are fetched again."""
+
+
+class RunCache:
+    """Finished run records in one SQLite file. Use :func:`open_cache`, not this directly.
+
+    >>> with open_cache("~/.cache/coreclaw") as cache:  # doctest: +SKIP
+    ...     cache.load(["01KSFDS8XWTJME33C08XMCR6B9"])
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.path = Path(directory).expanduser() / CACHE_FILE
+        self._pending: list[tuple[str, int, str]] = []
+        self._last_flush = time.monotonic()
+        self._db: sqlite3.Connection | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            self._set_aside(exc)
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError as again:
+                warnings.warn(
+                    f"run cache {self.path} unusable ({again}); continuing without it",
+                    CacheWarning,
+                    stacklevel=4,
+                )
+                self._db = None
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version == 0:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS runs ("
+                    " slug TEXT PRIMARY KEY, fetched_at_us INTEGER NOT NULL, record TEXT NOT NULL)"
+                )
+                db.execute(f"PRAGMA user_version={CACHE_FORMAT}")
+            elif version != CACHE_FORMAT:
+                raise sqlite3.DatabaseError(f"cache format {version}, expected {CACHE_FORMAT}")
+            db.execute("SELECT count(*) FROM runs").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _set_aside(self, error: Exception) -> None:
+        aside = self.path.with_name(f"{self.path.name}.unreadable-{time.time_ns()}")
+        warnings.warn(
+            f"run cache {self.path} could not be read ({error}); moved to {aside.name}, "
+            "its runs will be fetched again",
+            CacheWarning,
+            stacklevel=5,
+        )
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.replace(f"{aside}{suffix}")
+
+    def load(self, slugs: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached records of ``slugs`` (only those present), with ``fetched_at`` set."""
+        if self._db is None:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        wanted = list(slugs)
+        try:
+            for start in range(0, len(wanted), QUERY_CHUNK):
+                chunk = wanted[start : start + QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT slug, fetched_at_us, record FROM runs WHERE slug IN ({marks})", chunk
+                ).fetchall()
+                for slug, fetched_at_us, text in rows:
+                    record = _decode(slug, text)
+                    if record is not None:
+                        record["fetched_at"] = fetched_at_us
+                        found[slug] = record
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            self._set_aside(exc)
+            self._connect()
+            return {}
+        return found
+
+    def offer(self, record: Mapping[str, Any]) -> None:
+        """Keep ``record`` if its run is finished; commits in batches (see ``FLUSH_ROWS``)."""
+        if self._db is None or record.get("status") not in FINAL_STATUSES:
+            return
+        stored = {k: v for k, v in record.items() if k != "fetched_at"}
+        self._pending.append(
+            (record["slug"], int(record["fetched_at"]), json.dumps(stored, separators=(",", ":")))
+        )
+        if len(self._pending) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every offered record now."""
+        self._last_flush = time.monotonic()
+        if self._db is None or not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO runs (slug, fetched_at_us, record) VALUES (?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.DatabaseError as exc:
+            warnings.warn(
+                f"run cache {self.path}: could not save {len(rows)} runs ({exc})",
+                CacheWarning,
+                stacklevel=3,
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        assert self._db is not None
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Commit what is pending and close the database."""
+        if self._db is not None:
+            try:
+                self.flush()
+            finally:
+                self._db.close()
+                self._db = None
+
+
+def _decode(slug: str, text: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get("slug") != slug:
+        warnings.warn(
+            f"run cache: the entry for {slug} is damaged; fetching it again",
+            CacheWarning,
+            stacklevel=4,
+        )
+        return None
+    return record
+
+
+class _NoCache:
+    """Stands in for :class:`RunCache` when the client has no ``cache_dir``."""
+
+    def load(self, slugs: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def offer(self, record: Mapping[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def open_cache(directory: str | os.PathLike[str] | None) -> Iterator[RunCache | _NoCache]:
+    """The run cache in ``directory`` (``None``: a cache that keeps nothing); closed on exit,
+    committing what it was offered even if the batch was interrupted."""
+    cache: RunCache | _NoCache = _NoCache() if directory is None else RunCache(directory)
+    try:
+        yield cache
+    finally:
+        cache.close()

@@ -1,0 +1,164 @@
+"""``fetch_results``: the rows each run scraped, as one DataFrame.
+
+Rows are free-form JSON objects, so their frame has no fixed schema: ``run_slug`` comes first,
+then the worker's declared ``headers`` in order, then any other keys, then ``fetch_error``.
+Nested objects become dotted columns (``author.name``). Each column gets the narrowest type
+that holds all its values: ``Int64``, ``Float64``, ``boolean``, Arrow strings, Arrow lists.
+A column whose values share no type (say ints and strings) stays ``object``, values untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from coreclaw_frames.batch import (
+    ErrorsMode,
+    check_errors_mode,
+    check_progress,
+    client_or_default,
+    finish,
+    run_batch,
+    validate_slugs,
+)
+from coreclaw_frames.client import Client
+from coreclaw_frames.errors import TransportError
+
+__all__ = ["RESULT_PAGE_SIZE", "fetch_results", "results_frame"]
+
+#: The largest page ``run/result/list`` serves.
+RESULT_PAGE_SIZE = 100
+KEY_COLUMN = "run_slug"
+ERROR_COLUMN = "fetch_error"
+#: Arrow types that have a pandas nullable counterpart.
+_NULLABLE_DTYPES = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+Headers = list[str]
+Rows = list[dict[str, Any]]
+
+
+def fetch_results(
+    run_slugs: Iterable[str],
+    *,
+    client: Client | None = None,
+    errors: ErrorsMode = "raise",
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Every scraped row of every run in ``run_slugs``, as one DataFrame.
+
+    Runs are fetched concurrently, each one page after another. A run whose rows cannot all
+    be fetched is never dropped: it becomes one row with only ``run_slug`` and
+    ``fetch_error``, and with ``errors="raise"`` (default) the batch ends in
+    :class:`BatchFetchError` carrying the complete frame.
+
+    Example
+    -------
+    >>> rows = ccf.fetch_results(runs.loc[runs.status == "succeeded", "slug"])  # doctest: +SKIP
+    >>> rows.groupby("run_slug").size()  # doctest: +SKIP
+    """
+    unique = validate_slugs(run_slugs, name="run_slugs")
+    check_errors_mode(errors)
+    show = check_progress(progress)
+    with client_or_default(client) as active:
+        outcomes = run_batch(active, unique, _fetch_run_results, progress=show, desc="runs")
+    frame = results_frame([(slug, outcomes[slug]) for slug in unique])
+    return finish(frame, errors, key=KEY_COLUMN, what="runs' results")
+
+
+def results_frame(runs: Iterable[tuple[str, tuple[Headers, Rows] | str]]) -> pd.DataFrame:
+    """One frame from ``(run_slug, (headers, rows) or error text)`` pairs; see module docs.
+
+    >>> results_frame([("01KSFDS8XWTJME33C08XMCR6B9", (["title"], [{"title": "A", "n": 1}]))])
+                         run_slug title  n fetch_error
+    0  01KSFDS8XWTJME33C08XMCR6B9     A  1        <NA>
+    """
+    declared: dict[str, None] = {}
+    records: list[dict[str, Any]] = []
+    for slug, outcome in runs:
+        if isinstance(outcome, str):
+            records.append({KEY_COLUMN: slug, ERROR_COLUMN: outcome})
+            continue
+        headers, rows = outcome
+        declared.update(dict.fromkeys(headers))
+        records.extend({KEY_COLUMN: slug, **_flatten(row)} for row in rows)
+    seen: dict[str, None] = {}
+    for record in records:
+        seen.update(dict.fromkeys(record))
+    seen.pop(KEY_COLUMN, None)
+    seen.pop(ERROR_COLUMN, None)
+    order = [KEY_COLUMN, *_column_order(list(declared), list(seen)), ERROR_COLUMN]
+    columns = {
+        name: _strings(values) if name in (KEY_COLUMN, ERROR_COLUMN) else _typed(values)
+        for name in order
+        for values in ([r.get(name) for r in records],)
+    }
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _fetch_run_results(client: Client, slug: str) -> tuple[Headers, Rows]:
+    def page(index: int) -> tuple[int, Headers, Rows]:
+        data = client.request(
+            "run/result/list",
+            {"run_slug": slug, "page_index": index, "page_size": RESULT_PAGE_SIZE},
+        )
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("count"), int)
+            or not isinstance(data.get("list"), list)
+            or not all(isinstance(row, dict) for row in data["list"])
+        ):
+            raise TransportError(f"malformed answer: run/result/list page {index}")
+        headers = [
+            h["key"] for h in data.get("headers") or [] if isinstance(h, dict) and "key" in h
+        ]
+        return data["count"], headers, data["list"]
+
+    count, headers, rows = page(1)
+    for index in range(2, math.ceil(count / RESULT_PAGE_SIZE) + 1):
+        rows.extend(page(index)[2])
+    if len(rows) != count:
+        raise TransportError(f"incomplete results: the run has {count} rows, {len(rows)} arrived")
+    return headers, rows
+
+
+def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _column_order(declared: list[str], seen: list[str]) -> list[str]:
+    """Declared headers first (a nested header expands in place), then the rest as seen."""
+    ordered: dict[str, None] = {}
+    for header in declared:
+        ordered.update(dict.fromkeys(c for c in seen if c == header or c.startswith(f"{header}.")))
+    ordered.update(dict.fromkeys(seen))
+    return list(ordered)
+
+
+def _strings(values: list[Any]) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, pa.string())))
+
+
+def _typed(values: list[Any]) -> pd.Series:
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pd.Series(values, dtype=object)
+    nullable = _NULLABLE_DTYPES.get(array.type)
+    if nullable is not None:
+        return pd.Series(array.to_pandas(types_mapper=_NULLABLE_DTYPES.get))
+    return pd.Series(pd.arrays.ArrowExtensionArray(array))

@@ -1,0 +1,176 @@
+"""The run cache: warm batches send no detail requests for finished runs, and survive damage."""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+import coreclaw_frames as ccf
+from coreclaw_frames.cache import CACHE_FILE
+from coreclaw_frames.sandbox import serve
+
+FINAL = {3, 4, 5}
+DETAIL = "/api/v1/run/detail"
+
+
+def finished(records):
+    return [r["slug"] for r in records if r["status"] in FINAL]
+
+
+def cached_slugs(cache_dir):
+    with sqlite3.connect(cache_dir / CACHE_FILE) as db:
+        return {slug for (slug,) in db.execute("SELECT slug FROM runs")}
+
+
+def test_warm_cache_sends_no_detail_request_for_finished_runs(tmp_path):
+    with serve(runs=600) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            cold = ccf.fetch_runs(slugs, client=client, progress=False)
+            srv.reset_counters()
+            warm = ccf.fetch_runs(slugs, client=client, progress=False)
+        asked = srv.counters.requests_by_slug
+        assert not set(asked) & set(finished(srv.account.runs))  # zero for finished runs
+        unfinished = set(slugs) - set(finished(srv.account.runs))
+        assert unfinished and set(asked) == unfinished  # ready/running always fetched again
+    pd.testing.assert_frame_equal(cold.drop(columns="fetched_at"), warm.drop(columns="fetched_at"))
+    is_final = warm["status"].isin(["succeeded", "failed", "aborted"])
+    assert (warm.loc[is_final, "fetched_at"] == cold.loc[is_final, "fetched_at"]).all()
+    assert (warm.loc[~is_final, "fetched_at"] > cold.loc[~is_final, "fetched_at"]).all()
+
+
+def test_list_runs_fills_the_cache(tmp_path):
+    with serve(runs=300) as srv:
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            ccf.list_runs(client=client, progress=False)
+            srv.reset_counters()
+            ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
+        assert not set(srv.counters.requests_by_slug) & set(finished(srv.account.runs))
+
+
+def test_failed_fetches_are_not_cached(tmp_path):
+    unknown = "01KZZZZZZZZZZZZZZZZZZZZZZZ"
+    with serve(runs=20) as srv:
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            ccf.fetch_runs([unknown], client=client, errors="coerce", progress=False)
+            ccf.fetch_runs([unknown], client=client, errors="coerce", progress=False)
+        assert srv.counters.requests_by_slug[unknown] == 2
+    assert cached_slugs(tmp_path) == set()
+
+
+def test_the_api_key_is_never_stored(tmp_path):
+    secret = "cache-secret-key-abc123"
+    with serve(runs=50, api_key=secret) as srv:
+        with ccf.Client(api_key=secret, base_url=srv.url, cache_dir=tmp_path) as client:
+            ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
+    assert cached_slugs(tmp_path)
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes()
+
+
+def test_corrupt_cache_file_gives_warning_and_refetch(tmp_path):
+    (tmp_path / CACHE_FILE).write_bytes(b"this is not a database" * 100)
+    with serve(runs=40) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            with pytest.warns(ccf.CacheWarning, match="could not be read"):
+                df = ccf.fetch_runs(slugs, client=client, progress=False)
+            assert list(df["slug"]) == slugs and df["fetch_error"].isna().all()
+            assert srv.counters.requests_by_path[DETAIL] == len(slugs)
+            srv.reset_counters()
+            ccf.fetch_runs(slugs, client=client, progress=False)  # the new cache works
+            assert not set(srv.counters.requests_by_slug) & set(finished(srv.account.runs))
+    assert any(p.name.startswith(f"{CACHE_FILE}.unreadable-") for p in tmp_path.iterdir())
+
+
+def test_damaged_entry_is_refetched_not_trusted(tmp_path):
+    with serve(runs=30) as srv:
+        slugs = finished(srv.account.runs)[:5]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            first = ccf.fetch_runs(slugs, client=client, progress=False)
+            with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+                db.execute("UPDATE runs SET record = '{broken' WHERE slug = ?", (slugs[0],))
+                other = json.dumps({**srv.account.run(slugs[2]), "slug": slugs[3]})
+                db.execute("UPDATE runs SET record = ? WHERE slug = ?", (other, slugs[2]))
+            srv.reset_counters()
+            with pytest.warns(ccf.CacheWarning, match="damaged"):
+                again = ccf.fetch_runs(slugs, client=client, progress=False)
+        assert set(srv.counters.requests_by_slug) == {slugs[0], slugs[2]}
+    pd.testing.assert_frame_equal(
+        first.drop(columns="fetched_at"), again.drop(columns="fetched_at")
+    )
+
+
+def test_cache_of_another_format_is_set_aside(tmp_path):
+    with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+        db.execute("PRAGMA user_version=99")
+    with serve(runs=10) as srv:
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            with pytest.warns(ccf.CacheWarning, match="cache format 99"):
+                ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
+    assert cached_slugs(tmp_path) == set(finished(srv.account.runs))
+
+
+FETCH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import coreclaw_frames as ccf
+    url, key, cache_dir, first, last = sys.argv[1:6]
+    from coreclaw_frames.sandbox import build_account
+    slugs = [r["slug"] for r in build_account(seed=0, runs=int(sys.argv[6])).runs]
+    with ccf.Client(api_key=key, base_url=url, cache_dir=cache_dir, max_workers=2) as client:
+        ccf.fetch_runs(slugs[int(first):int(last)], client=client, progress=False)
+    """
+)
+
+
+def start_fetch(srv, cache_dir, first, last, runs):
+    args = [srv.url, srv.api_key, str(cache_dir), str(first), str(last), str(runs)]
+    return subprocess.Popen([sys.executable, "-c", FETCH_SCRIPT, *args], stderr=subprocess.PIPE)
+
+
+def wait_for_requests(srv, at_least, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while srv.counters.requests_by_path[DETAIL] < at_least:
+        assert time.monotonic() < deadline, "the batch did not get going"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_batch_resumes_with_only_the_rest(tmp_path, how):
+    runs = 800
+    with serve(runs=runs, latency=0.01) as srv:
+        process = start_fetch(srv, tmp_path, 0, runs, runs)
+        wait_for_requests(srv, 450)  # past the first commit of FLUSH_ROWS rows
+        process.send_signal(how)
+        process.wait(timeout=30)
+        process.stderr.close()
+        assert process.returncode != 0  # it really was interrupted
+        kept = cached_slugs(tmp_path)
+        assert len(kept) >= 150
+        assert len(kept) < len(finished(srv.account.runs))
+        srv.reset_counters()
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            df = ccf.fetch_runs(slugs, client=client, progress=False)
+        assert df["fetch_error"].isna().all() and list(df["slug"]) == slugs
+        assert set(srv.counters.requests_by_slug) == set(slugs) - kept  # only the rest
+
+
+def test_two_processes_share_one_cache(tmp_path):
+    runs = 600
+    with serve(runs=runs) as srv:
+        one = start_fetch(srv, tmp_path, 0, 400, runs)
+        two = start_fetch(srv, tmp_path, 200, 600, runs)
+        for process in (one, two):
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err.decode()
+        with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert cached_slugs(tmp_path) == set(finished(srv.account.runs))

@@ -1,0 +1,161 @@
+"""fetch_results over real HTTP against the sandbox, and the results frame itself."""
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import coreclaw_frames as ccf
+from coreclaw_frames.results import results_frame
+from coreclaw_frames.sandbox import serve
+
+UNKNOWN = "01KZZZZZZZZZZZZZZZZZZZZZZZ"
+SLUG = "01KSFDS8XWTJME33C08XMCR6B9"
+
+
+def flatten(row, prefix=""):
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def same(a, b):
+    if isinstance(b, list):
+        return list(a) == b if not isinstance(a, list) else a == b
+    return (pd.isna(a) and b is None) if b is None else a == b
+
+
+def pick_runs(account, per_worker=4):
+    chosen = []
+    for worker in account.workers:
+        runs = [r for r in account.runs if r["scraper_slug"] == worker.slug and r["results"] > 0]
+        chosen += runs[:per_worker]
+    return chosen
+
+
+def test_rows_of_many_runs_arrive_complete_and_flattened(sandbox):
+    runs = pick_runs(sandbox.account)
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        df = ccf.fetch_results([r["slug"] for r in runs], client=client, progress=False)
+    assert df.columns[0] == "run_slug" and df.columns[-1] == "fetch_error"
+    assert df["fetch_error"].isna().all()
+    for run in runs:
+        count, _, rows = sandbox.account.results(run["slug"], 1, 10_000)
+        part = df[df["run_slug"] == run["slug"]].reset_index(drop=True)
+        assert len(part) == count == run["results"]
+        for i, row in enumerate(rows):
+            for column, value in flatten(row).items():
+                assert same(part.loc[i, column], value), (run["slug"], i, column)
+    assert any("." in c for c in df.columns)  # nested objects became dotted columns
+
+
+def test_more_than_one_page_per_run():
+    with serve(runs=400) as srv, ccf.Client(api_key=srv.api_key, base_url=srv.url) as client:
+        big = next(r for r in srv.account.runs if r["results"] > 100)
+        df = ccf.fetch_results([big["slug"]], client=client, progress=False)
+        assert len(df) == big["results"]
+        assert srv.counters.requests_by_path["/api/v1/run/result/list"] == -(-big["results"] // 100)
+
+
+def test_declared_headers_come_first_in_order(sandbox):
+    run = pick_runs(sandbox.account, per_worker=1)[0]
+    _, headers, _ = sandbox.account.results(run["slug"], 1, 1)
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        df = ccf.fetch_results([run["slug"]], client=client, progress=False)
+    roots = []
+    for column in df.columns[1:-1]:
+        root = column.split(".")[0]
+        if not roots or roots[-1] != root:
+            roots.append(root)
+    declared = [h["key"] for h in headers]
+    assert roots[: len(declared)] == declared
+
+
+def test_dtypes_are_inferred_not_object(sandbox):
+    runs = pick_runs(sandbox.account)
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        df = ccf.fetch_results([r["slug"] for r in runs], client=client, progress=False)
+    assert not [c for c in df.columns if df[c].dtype == object]
+    kinds = {str(t) for t in df.dtypes}
+    assert {"Int64", "Float64", "boolean", "string[pyarrow]"} <= kinds
+    assert any(str(t).startswith("list<") for t in df.dtypes)
+
+
+def test_failed_run_is_reported_never_dropped(sandbox):
+    good = pick_runs(sandbox.account, per_worker=1)[0]
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        with pytest.raises(ccf.BatchFetchError, match="1 of") as info:
+            ccf.fetch_results([good["slug"], UNKNOWN], client=client, progress=False)
+        coerced = ccf.fetch_results(
+            [good["slug"], UNKNOWN], client=client, progress=False, errors="coerce"
+        )
+    frame = info.value.frame
+    assert list(info.value.errors["run_slug"]) == [UNKNOWN]
+    assert info.value.errors["fetch_error"].iloc[0] == "70001 Run record does not exist"
+    assert (frame["run_slug"] == good["slug"]).sum() == good["results"]
+    pd.testing.assert_frame_equal(frame, coerced)
+
+
+def test_under_faults_every_row_arrives_exactly_once():
+    with serve(runs=200, fault_rate=0.3, retry_after=0, slow_seconds=1.0) as srv:
+        runs = [r for r in srv.account.runs if r["results"] > 0][:30]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, timeout=0.4) as client:
+            df = ccf.fetch_results([r["slug"] for r in runs], client=client, progress=False)
+        assert df["fetch_error"].isna().all()
+        assert df.groupby("run_slug").size().to_dict() == {r["slug"]: r["results"] for r in runs}
+
+
+def test_bad_input_is_refused_before_any_request(sandbox):
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        before = sandbox.counters.total
+        with pytest.raises(TypeError, match="run_slugs must be a list"):
+            ccf.fetch_results(SLUG, client=client)
+        with pytest.raises(ValueError, match="run_slugs are not run slugs"):
+            ccf.fetch_results(["nope"], client=client)
+        with pytest.raises(ValueError, match="errors must be"):
+            ccf.fetch_results([SLUG], client=client, errors="skip")
+        assert sandbox.counters.total == before
+
+
+def test_results_frame_types_and_mixed_columns():
+    df = results_frame(
+        [
+            (
+                SLUG,
+                (
+                    ["title", "author"],
+                    [
+                        {"title": "A", "author": {"name": "x", "n": 1}, "score": 1.5, "mixed": 1},
+                        {
+                            "title": "B",
+                            "author": {"name": "y", "n": None},
+                            "score": None,
+                            "mixed": "two",
+                        },
+                    ],
+                ),
+            ),
+            (UNKNOWN, "70001 Run record does not exist"),
+        ]
+    )
+    assert list(df.columns) == [
+        "run_slug",
+        "title",
+        "author.name",
+        "author.n",
+        "score",
+        "mixed",
+        "fetch_error",
+    ]
+    assert df["author.n"].dtype == "Int64" and df["score"].dtype == "Float64"
+    assert df["title"].dtype == pd.ArrowDtype(pa.string())
+    assert df["mixed"].dtype == object and list(df["mixed"][:2]) == [1, "two"]
+    assert df.loc[2, "run_slug"] == UNKNOWN and pd.isna(df.loc[2, "title"])
+
+
+def test_empty_results_frame():
+    df = results_frame([])
+    assert list(df.columns) == ["run_slug", "fetch_error"] and len(df) == 0
