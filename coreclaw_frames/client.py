@@ -114,7 +114,7 @@ class Client:
         self._rate = RateController(self.rate_limit)
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
-        self._session = _new_session(self.max_workers)
+        self._session = _new_session(self.base_url, self.max_workers)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -272,8 +272,14 @@ def _log_retry(endpoint: str, state: tenacity.RetryCallState) -> None:
     )
 
 
-def _new_session(pool_size: int) -> requests.Session:
+def _new_session(base_url: str, pool_size: int) -> requests.Session:
     session = requests.Session()
+    # requests reads proxy and CA-bundle variables from the environment on every call (a
+    # quarter of its time on loopback); read them once, for the one host we talk to.
+    settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    session.trust_env = False
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

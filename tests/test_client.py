@@ -166,3 +166,13 @@ def test_closed_client_refuses_requests():
     client.close()
     with pytest.raises(ccf.CoreClawError, match="closed"):
         client.request("run/detail", {})
+
+
+def test_proxy_settings_from_the_environment_are_kept(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    with ccf.Client(api_key=KEY, base_url="https://api.example.com") as client:
+        assert client._session.proxies.get("https") == "http://proxy.example:3128"
+    monkeypatch.setenv("NO_PROXY", "api.example.com")
+    with ccf.Client(api_key=KEY, base_url="https://api.example.com") as client:
+        assert "https" not in client._session.proxies
