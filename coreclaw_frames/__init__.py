@@ -7,7 +7,7 @@ See the README for the run frame's columns, and ``coreclaw_frames.sandbox`` for 
 CoreClaw-compatible server to try everything without an account.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
 from coreclaw_frames.cache import CacheWarning
 from coreclaw_frames.client import Client
@@ -28,8 +28,8 @@ from coreclaw_frames.results import fetch_results
 from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION
 
 try:
-    __version__ = version("coreclaw-frames")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _metadata.version("coreclaw-frames")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
