@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any, Literal, TypeVar
 
 import pandas as pd
@@ -107,7 +107,9 @@ def check_progress(progress: Any) -> bool:
     return progress
 
 
-def finish(frame: pd.DataFrame, errors: ErrorsMode, *, key: str = "slug", what: str = "runs"):
+def finish(
+    frame: pd.DataFrame, errors: ErrorsMode, *, key: str = "slug", what: str = "runs"
+) -> pd.DataFrame:
     """Return ``frame``, or raise :class:`BatchFetchError` with it if a row failed and asked to."""
     if errors == "raise" and frame["fetch_error"].notna().any():
         raise BatchFetchError(frame, key=key, what=what)
@@ -147,16 +149,14 @@ def run_batch(
     pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
     bar = tqdm(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
     try:
-        pending: dict[Future[V], K] = {pool.submit(guarded, key): key for key in keys}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                key = pending.pop(future)
-                outcome = _outcome(future)
-                outcomes[key] = outcome
-                if on_result is not None:
-                    on_result(key, outcome)
-                bar.update(1)
+        futures: dict[Future[V], K] = {pool.submit(guarded, key): key for key in keys}
+        for future in as_completed(futures):
+            key = futures[future]
+            outcome = _outcome(future)
+            outcomes[key] = outcome
+            if on_result is not None:
+                on_result(key, outcome)
+            bar.update(1)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

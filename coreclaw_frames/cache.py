@@ -118,8 +118,7 @@ class RunCache:
                 rows = self._db.execute(
                     f"SELECT slug, fetched_at_us, record FROM runs WHERE slug IN ({marks})", chunk
                 ).fetchall()
-                for slug, fetched_at_us, text in rows:
-                    record = _decode(slug, text)
+                for (slug, fetched_at_us, _), record in zip(rows, _decode(rows), strict=True):
                     if record is not None:
                         record["fetched_at"] = fetched_at_us
                         found[slug] = record
@@ -181,19 +180,34 @@ class RunCache:
                 self._db = None
 
 
-def _decode(slug: str, text: str) -> dict[str, Any] | None:
+def _decode(rows: list[tuple[str, int, str]]) -> list[dict[str, Any] | None]:
+    """The records of ``(slug, fetched_at_us, json)`` rows; ``None`` for a damaged one."""
     try:
-        record = json.loads(text)
+        # One parse for all rows is several times faster than one per row. Each record is
+        # still checked against its slug below, so a damaged row cannot pass as another.
+        records: list[Any] = json.loads("[" + ",".join(text for _, _, text in rows) + "]")
     except ValueError:
-        record = None
-    if not isinstance(record, dict) or record.get("slug") != slug:
-        warnings.warn(
-            f"run cache: the entry for {slug} is damaged; fetching it again",
-            CacheWarning,
-            stacklevel=4,
-        )
+        records = []
+    if len(records) != len(rows):
+        records = [_loads_or_none(text) for _, _, text in rows]
+    checked: list[dict[str, Any] | None] = []
+    for (slug, _, _), record in zip(rows, records, strict=True):
+        if not isinstance(record, dict) or record.get("slug") != slug:
+            warnings.warn(
+                f"run cache: the entry for {slug} is damaged; fetching it again",
+                CacheWarning,
+                stacklevel=4,
+            )
+            record = None
+        checked.append(record)
+    return checked
+
+
+def _loads_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
         return None
-    return record
 
 
 class _NoCache:

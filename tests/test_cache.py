@@ -174,3 +174,20 @@ def test_two_processes_share_one_cache(tmp_path):
         with sqlite3.connect(tmp_path / CACHE_FILE) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert cached_slugs(tmp_path) == set(finished(srv.account.runs))
+
+
+def test_damaged_entries_cannot_shift_onto_other_slugs(tmp_path):
+    with serve(runs=30) as srv:
+        slugs = finished(srv.account.runs)[:4]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            first = ccf.fetch_runs(slugs, client=client, progress=False)
+            with sqlite3.connect(tmp_path / CACHE_FILE) as db:  # valid JSON once joined
+                db.execute("UPDATE runs SET record = '[1' WHERE slug = ?", (slugs[1],))
+                db.execute("UPDATE runs SET record = '2]' WHERE slug = ?", (slugs[2],))
+            srv.reset_counters()
+            with pytest.warns(ccf.CacheWarning, match="damaged"):
+                again = ccf.fetch_runs(slugs, client=client, progress=False)
+        assert set(srv.counters.requests_by_slug) == {slugs[1], slugs[2]}
+    pd.testing.assert_frame_equal(
+        first.drop(columns="fetched_at"), again.drop(columns="fetched_at")
+    )
