@@ -15,8 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import coreclaw_frames as ccf
 from _common import report, sandbox_process, timed
+
+import coreclaw_frames as ccf
 from coreclaw_frames.sandbox import build_account
 
 RUNS = 10_000
@@ -35,8 +36,10 @@ def bench_warm_cache() -> None:
         with ccf.Client(api_key=key, base_url=url, cache_dir=cache_dir, max_retries=0) as client:
             warm, df = timed(lambda: ccf.fetch_runs(slugs, client=client, progress=False), repeat=3)
     assert df["fetch_error"].isna().all() and len(df) == RUNS
-    print(f"# {RUNS:,} finished runs: cold {cold:.2f}s (sandbox in its own process), warm "
-          f"{warm:.3f}s with the server stopped (0 requests)")
+    print(
+        f"# {RUNS:,} finished runs: cold {cold:.2f}s (sandbox in its own process), warm "
+        f"{warm:.3f}s with the server stopped (0 requests)"
+    )
     report("warm-cache speed-up over cold (x)", cold / warm, ">= 50", cold / warm >= 50)
 
 

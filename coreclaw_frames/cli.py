@@ -5,6 +5,8 @@ One subcommand per task, each a small `_cmd_<name>(args) -> int` function regist
 
     coreclaw-frames sandbox --port 8765 [--seed N] [--runs N] [--latency S]
                             [--fault-rate F] [--rate-limit R]
+    coreclaw-frames demo [--data-dir data] [--report reports/cost_report.html]
+    coreclaw-frames report runs.parquet -o report.html
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
 
 from coreclaw_frames.sandbox import DEFAULT_RUNS, SandboxServer
 
@@ -23,6 +28,15 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 _IDLE_SECONDS = 3600.0
+DEMO_PARQUET = "demo_runs.parquet"
+DEMO_TABLE_COLUMNS = [
+    "runs",
+    "succeeded",
+    "failed",
+    "success_rate",
+    "total_cost",
+    "cost_per_1k_results",
+]
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -53,6 +67,51 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("Sandbox stopped.", flush=True)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the embedded sandbox: list, fetch, Parquet, cost table, report."""
+    import coreclaw_frames as ccf
+    from coreclaw_frames.sandbox import serve
+
+    with serve(seed=args.seed, runs=args.runs) as srv:
+        print(f"Sandbox serving {args.runs} runs at {srv.url}", flush=True)
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_workers=16) as client:
+            listed = ccf.list_runs(client=client)
+            print(f"Run History lists {len(listed)} runs; fetching their details", flush=True)
+            runs = ccf.fetch_runs(listed["slug"], client=client)
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    parquet = ccf.to_parquet(runs, data_dir / DEMO_PARQUET)
+    costs = runs.coreclaw.summary()[DEMO_TABLE_COLUMNS]
+    total = runs["usage"].sum()
+    print(f"\nCost per worker (USD, exact; total {total:.2f} over {len(runs)} runs):")
+    formatters = {"total_cost": _usd, "cost_per_1k_results": _usd, "success_rate": _percent}
+    print(costs.to_string(formatters=formatters))
+    report = ccf.cost_report(runs, args.report)
+    print(f"\nRuns:   {parquet}\nReport: {report}")
+    return EXIT_OK
+
+
+def _usd(value: object) -> str:
+    return "-" if pd.isna(value) else f"{value:,.4f}"
+
+
+def _percent(value: object) -> str:
+    return "-" if pd.isna(value) else f"{value:.1%}"
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML cost report of a run frame saved as Parquet."""
+    import coreclaw_frames as ccf
+
+    try:
+        runs = ccf.read_parquet(args.parquet)
+    except (OSError, ValueError, TypeError, ccf.CoreClawError) as exc:
+        print(f"coreclaw-frames report: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(ccf.cost_report(runs, args.output))
     return EXIT_OK
 
 
@@ -95,6 +154,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per second allowed (default: unlimited)",
     )
     sandbox.set_defaults(handler=_cmd_sandbox)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the main job on the embedded sandbox",
+        description="List and fetch the sandbox's runs, write them to Parquet, print the "
+        "per-worker cost table and write the HTML cost report.",
+    )
+    demo.add_argument("--data-dir", default="data", help="where demo_runs.parquet goes")
+    demo.add_argument("--report", default="reports/cost_report.html", help="the report's path")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic account")
+    demo.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="runs in the account")
+    demo.set_defaults(handler=_cmd_demo)
+
+    report = commands.add_parser(
+        "report",
+        help="write the HTML cost report of a Parquet file of runs",
+        description="Write a self-contained HTML cost report from runs saved with to_parquet.",
+    )
+    report.add_argument("parquet", help="a Parquet file or dataset written by to_parquet")
+    report.add_argument("-o", "--output", default="cost_report.html", help="the report's path")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 

@@ -36,10 +36,14 @@ RATE_LIMIT_BACKOFF_MAX = 2.0
 RATE_DECREASE_FACTOR = 0.8
 #: After a slow-down, the rate grows back by this fraction of itself per second.
 RATE_INCREASE_PER_SECOND = 0.5
+#: ... and by at least this many requests/second per second, so a low rate recovers quickly.
+RATE_INCREASE_MIN = 2.0
 #: The controller never goes slower than this (requests/second).
-RATE_MIN = 0.2
+RATE_MIN = 0.5
 #: How far back the controller looks to measure the rate actually sent (seconds).
 RATE_WINDOW = 1.0
+#: ... and never over less than this (seconds), so a handful of requests is no "huge rate".
+RATE_MIN_SPAN = 0.1
 
 
 def should_retry(error: BaseException) -> bool:
@@ -180,19 +184,26 @@ class RateController:
                 pause = min(retry_after, RETRY_AFTER_MAX)
                 self._paused_until = max(self._paused_until, now + pause)
 
-    def _measured_rate(self, now: float) -> float:
+    def _forget_old_sends(self, now: float) -> None:
         while self._sent and self._sent[0] < now - RATE_WINDOW:
             self._sent.popleft()
-        return max(RATE_MIN, len(self._sent) / RATE_WINDOW)
+
+    def _measured_rate(self, now: float) -> float:
+        self._forget_old_sends(now)
+        if not self._sent:
+            return RATE_MIN
+        # Over the time the window really covers: a batch that started 0.1 s ago sent its
+        # requests in 0.1 s, not in a whole window.
+        span = max(now - self._sent[0], RATE_MIN_SPAN)
+        return max(RATE_MIN, len(self._sent) / span)
 
     def _grow(self, now: float) -> None:
         elapsed = now - self._last_update
         self._last_update = now
-        while self._sent and self._sent[0] < now - RATE_WINDOW:
-            self._sent.popleft()
+        self._forget_old_sends(now)
         if self._rate is None or self._last_decrease == -math.inf:
             return
-        self._rate += max(RATE_MIN, self._rate * RATE_INCREASE_PER_SECOND) * elapsed
+        self._rate += max(RATE_INCREASE_MIN, self._rate * RATE_INCREASE_PER_SECOND) * elapsed
         if self.limit is not None:
             self._rate = min(self._rate, self.limit)
 

@@ -88,3 +88,41 @@ def test_parser_defaults():
         0.0,
         None,
     )
+
+
+def test_demo_writes_parquet_and_report(tmp_path, capsys):
+    import coreclaw_frames as ccf
+
+    report = tmp_path / "reports" / "cost.html"
+    status = main(
+        ["demo", "--data-dir", str(tmp_path / "data"), "--report", str(report), "--runs", "300"]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    runs = ccf.read_parquet(tmp_path / "data" / "demo_runs.parquet")
+    assert len(runs) == 300 and runs["fetch_error"].isna().all()
+    html = report.read_text()
+    for title in runs["scraper_title"].unique():
+        assert title in out and title in html
+    assert f"{runs['usage'].sum():.2f}" in out
+    assert str(report) in out
+
+
+def test_report_subcommand(tmp_path, capsys):
+    import coreclaw_frames as ccf
+    from coreclaw_frames.sandbox.account import build_account
+    from coreclaw_frames.schema import records_to_frame
+
+    runs = records_to_frame(build_account(seed=2, runs=200).runs)
+    parquet = ccf.to_parquet(runs, tmp_path / "runs.parquet")
+    out = tmp_path / "report.html"
+    assert main(["report", str(parquet), "-o", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    assert all(title in out.read_text() for title in runs["scraper_title"].unique())
+
+
+def test_report_subcommand_names_a_missing_file(tmp_path, capsys):
+    missing = tmp_path / "nope.parquet"
+    assert main(["report", str(missing), "-o", str(tmp_path / "r.html")]) == 1
+    assert "nope.parquet" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

@@ -115,13 +115,27 @@ def test_client_side_limit_paces_requests():
 def test_throttle_cuts_rate_once_per_congestion_event():
     clock = FakeClock()
     rc = RateController(None, clock=clock, sleep=clock.sleep)
-    sent = [rc.acquire() for _ in range(100)]  # 100 requests inside the window
+    sent = []
+    for _ in range(100):  # 100 requests over 0.99 s
+        sent.append(rc.acquire())
+        clock.now += 0.01
+    clock.now -= 0.01
     rc.throttled(sent[-1])
     first = rc.rate
-    assert first == pytest.approx(80.0)
+    assert first == pytest.approx(0.8 * 100 / 0.99)
     for s in sent[:-1]:  # the other in-flight requests report the same event
         rc.throttled(s)
     assert rc.rate == first
+
+
+def test_a_fresh_burst_is_measured_over_its_own_span():
+    clock = FakeClock()
+    rc = RateController(None, clock=clock, sleep=clock.sleep)
+    for _ in range(50):  # 50 requests in 0.25 s: 200 requests/s, not 50
+        rc.acquire()
+        clock.now += 0.005
+    rc.throttled(clock.now)
+    assert rc.rate == pytest.approx(0.8 * 50 / 0.25)
 
 
 def test_rate_grows_back_after_a_cut_but_not_past_the_cap():

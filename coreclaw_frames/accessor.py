@@ -1,0 +1,133 @@
+"""The ``df.coreclaw`` accessor: the summary, plots and report as methods of a run frame.
+
+Registering an accessor lets notebook users chain ``df.query(...).coreclaw.plot_cost()``
+without importing anything else. The methods only delegate: the functions in
+:mod:`coreclaw_frames.summary`, :mod:`coreclaw_frames.plots` and
+:mod:`coreclaw_frames.report` hold the logic and the validation. Plotting modules are imported
+on first use, so importing the package does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from coreclaw_frames import summary as _summary
+from coreclaw_frames.summary import DEFAULT_TOP, REGRESSION_THRESHOLD
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+
+__all__ = ["CoreClawAccessor"]
+
+
+@pd.api.extensions.register_dataframe_accessor("coreclaw")
+class CoreClawAccessor:
+    """Run-frame methods under ``df.coreclaw``.
+
+    Examples
+    --------
+    >>> from coreclaw_frames.sandbox.account import build_account
+    >>> from coreclaw_frames.schema import records_to_frame
+    >>> df = records_to_frame(build_account(seed=0, runs=300).runs)
+    >>> list(df.coreclaw.summary(by="status").index)
+    ['ready', 'running', 'succeeded', 'failed', 'aborted']
+    """
+
+    def __init__(self, pandas_obj: pd.DataFrame) -> None:
+        self._frame = pandas_obj
+
+    def summary(self, by: str | Sequence[str] = "scraper_title") -> pd.DataFrame:
+        """One row of run statistics per group; see :func:`coreclaw_frames.summary.summary`.
+
+        Examples
+        --------
+        >>> df.coreclaw.summary(by="version")  # doctest: +SKIP
+        """
+        return _summary.summary(self._frame, by=by)
+
+    def version_regressions(
+        self, threshold: float | Decimal = REGRESSION_THRESHOLD
+    ) -> pd.DataFrame:
+        """Versions slower or costlier than the previous one of the same worker.
+
+        See :func:`coreclaw_frames.summary.version_regressions`.
+
+        Examples
+        --------
+        >>> df.coreclaw.version_regressions(threshold=0.2)  # doctest: +SKIP
+        """
+        return _summary.version_regressions(self._frame, threshold=threshold)
+
+    def plot_cost(
+        self,
+        *,
+        by: str = "scraper_title",
+        hue: str | None = None,
+        ax: Axes | None = None,
+        top: int = DEFAULT_TOP,
+        **kwargs: Any,
+    ) -> Axes:
+        """Total cost per group as bars; see :func:`coreclaw_frames.plots.plot_cost`.
+
+        Examples
+        --------
+        >>> df.coreclaw.plot_cost(by="version", hue="origin")  # doctest: +SKIP
+        """
+        from coreclaw_frames.plots import plot_cost
+
+        return plot_cost(self._frame, by=by, hue=hue, ax=ax, top=top, **kwargs)
+
+    def plot_duration(
+        self,
+        *,
+        by: str = "scraper_title",
+        hue: str | None = None,
+        ax: Axes | None = None,
+        top: int = DEFAULT_TOP,
+        **kwargs: Any,
+    ) -> Axes:
+        """Duration distribution per group; see :func:`coreclaw_frames.plots.plot_duration`.
+
+        Examples
+        --------
+        >>> df.coreclaw.plot_duration(by="status")  # doctest: +SKIP
+        """
+        from coreclaw_frames.plots import plot_duration
+
+        return plot_duration(self._frame, by=by, hue=hue, ax=ax, top=top, **kwargs)
+
+    def plot_cost_over_time(
+        self,
+        *,
+        freq: str = "D",
+        by: str | None = None,
+        ax: Axes | None = None,
+        **kwargs: Any,
+    ) -> Axes:
+        """Cost per period; see :func:`coreclaw_frames.plots.plot_cost_over_time`.
+
+        Examples
+        --------
+        >>> df.coreclaw.plot_cost_over_time(freq="W", by="scraper_title")  # doctest: +SKIP
+        """
+        from coreclaw_frames.plots import plot_cost_over_time
+
+        return plot_cost_over_time(self._frame, freq=freq, by=by, ax=ax, **kwargs)
+
+    def cost_report(self, path: str | os.PathLike[str]) -> Path:
+        """Write the HTML cost report; see :func:`coreclaw_frames.report.cost_report`.
+
+        Examples
+        --------
+        >>> df.coreclaw.cost_report("reports/costs.html")  # doctest: +SKIP
+        """
+        from coreclaw_frames.report import cost_report
+
+        return cost_report(self._frame, path)

@@ -1,0 +1,772 @@
+"""Parquet: exact round trips, partitioned datasets, merging, results frames, other readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import coreclaw_frames as ccf
+from coreclaw_frames import CoreClawError
+from coreclaw_frames import parquet as parquet_module
+from coreclaw_frames.parquet import (
+    FRAME_METADATA_KEY,
+    SCHEMA_VERSION_KEY,
+    ParquetFormatError,
+    read_parquet,
+    to_parquet,
+)
+from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.schema import (
+    RUN_COLUMNS,
+    RUN_DTYPES,
+    SCHEMA_VERSION,
+    STATUS_LABELS,
+    empty_run_frame,
+    records_to_frame,
+    run_arrow_schema,
+)
+
+FETCHED = pd.Timestamp("2026-03-16T00:00:00Z")
+LATER = pd.Timestamp("2026-03-17T00:00:00Z")
+FAILED_SLUGS = ("01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6BA")
+ARROW_STRING = pd.ArrowDtype(pa.string())
+#: What Arrow, pandas and this module may put in a file's key-value metadata, and nothing else.
+EXPECTED_METADATA_KEYS = {b"ARROW:schema", b"pandas", SCHEMA_VERSION_KEY, FRAME_METADATA_KEY}
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict]:
+    return build_account(seed=0, runs=2000).runs
+
+
+@pytest.fixture(scope="module")
+def runs(records: list[dict]) -> pd.DataFrame:
+    """2000 sandbox runs plus two failed fetches (every API column NA, fetch_error set)."""
+    failed = [
+        {"slug": slug, "fetch_error": "70001 Run record does not exist"} for slug in FAILED_SLUGS
+    ]
+    return records_to_frame([*records, *failed], fetched_at=FETCHED)
+
+
+def results_frame() -> pd.DataFrame:
+    """A results frame as fetch_results builds them: run_slug, then inferred free-form columns."""
+    return pd.DataFrame(
+        {
+            "run_slug": pd.array(["01A", "01A", "01B", None, "01C"], dtype=ARROW_STRING),
+            "title": pd.array(["a", None, "c", "d", "é ü"], dtype=ARROW_STRING),
+            "author.name": pd.array([None, None, "x", "y", "z"], dtype=ARROW_STRING),
+            "rank": pd.array([1, None, 3, -(2**62), 5], dtype="Int64"),
+            "score": pd.array([0.5, None, 1.25, 2.0, -0.0], dtype="Float64"),
+            "in_stock": pd.array([True, None, False, True, False], dtype="boolean"),
+            "tags": pd.array(
+                [["a", "b"], [], None, ["c"], ["d"]], dtype=pd.ArrowDtype(pa.list_(pa.string()))
+            ),
+            "seller": pd.array(
+                [{"id": 1, "name": "s"}, None, {"id": 2, "name": None}, None, None],
+                dtype=pd.ArrowDtype(pa.struct([("id", pa.int64()), ("name", pa.string())])),
+            ),
+            "posted": pd.array(
+                [pd.Timestamp(1773305309, unit="s", tz="UTC"), None, None, None, None],
+                dtype=pd.ArrowDtype(pa.timestamp("s", tz="UTC")),
+            ),
+            "price": pd.array(
+                [Decimal("19.99"), None, Decimal("0.000000001"), None, None],
+                dtype=pd.ArrowDtype(pa.decimal128(20, 10)),
+            ),
+            "label": pd.array(["p", None, "q", "r", "s"], dtype="str"),
+            "note": pd.array(["p", None, "q", "r", "s"], dtype=pd.StringDtype("python")),
+            "grade": pd.Categorical(["b", None, "a", "b", "b"], categories=["c", "b", "a"]),
+            "size": pd.Categorical([2, 1, None, 1, 1], categories=[3, 2, 1], ordered=True),
+            "count": np.array([1, 2, 3, 4, 5], dtype=np.int64),
+            "ratio": np.array([0.1, np.nan, 0.3, 0.4, 0.5]),
+            "flag": np.array([True, False, True, True, False]),
+            "seen": pd.Series(pd.to_datetime([0, None, 2, 3, 4], unit="s", utc=True)).astype(
+                "datetime64[ms, UTC]"
+            ),
+            "wait": pd.Series(pd.to_timedelta([1, None, 3, 4, 5], unit="s")),
+            "empty": pd.array([None] * 5, dtype="Int64"),
+        }
+    )
+
+
+def files_in(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def sorted_by(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The documented row order of a partitioned dataset."""
+    return df.sort_values(columns, kind="stable", ignore_index=True)
+
+
+def layout_of(file: Path) -> dict:
+    return json.loads(pq.read_schema(file).metadata[FRAME_METADATA_KEY])
+
+
+# --- run frames ------------------------------------------------------------------------------
+
+
+def test_run_frame_round_trips_exactly(records: list[dict], runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs, tmp_path / "runs.parquet")
+    assert path == tmp_path / "runs.parquet" and path.is_file()
+    back = read_parquet(path)
+    pd.testing.assert_frame_equal(back, runs)
+    for name, dtype in RUN_DTYPES.items():
+        assert back[name].dtype == dtype, name
+    assert list(back["status"].cat.categories) == list(STATUS_LABELS)
+    assert back["status"].cat.ordered
+    assert back["usage"].sum() == sum(Decimal(r["usage"]) for r in records)
+    assert isinstance(back.loc[0, "usage"], Decimal)
+
+
+def test_public_api_is_exported_at_the_top_level():
+    assert ccf.to_parquet is to_parquet and ccf.read_parquet is read_parquet
+
+
+def test_str_path_and_user_home_are_accepted(runs: pd.DataFrame, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = to_parquet(runs.head(3), "~/runs.parquet")
+    assert path == tmp_path / "runs.parquet"
+    pd.testing.assert_frame_equal(read_parquet(str(tmp_path / "runs.parquet")), runs.head(3))
+
+
+def test_failed_fetches_and_all_na_columns_round_trip(runs: pd.DataFrame, tmp_path: Path):
+    failed = runs[runs["fetch_error"].notna()].reset_index(drop=True)
+    assert len(failed) == 2 and failed["usage"].isna().all() and failed["status"].isna().all()
+    for path, partitions in ((tmp_path / "failed.parquet", None), (tmp_path / "ds", ["origin"])):
+        back = read_parquet(to_parquet(failed, path, partition_cols=partitions))
+        pd.testing.assert_frame_equal(back, failed)
+        assert back.drop(columns=["slug", "fetched_at", "fetch_error"]).isna().all().all()
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"]])
+def test_empty_run_frame_round_trips(tmp_path: Path, partition_cols):
+    empty = empty_run_frame()
+    back = read_parquet(to_parquet(empty, tmp_path / "empty", partition_cols=partition_cols))
+    pd.testing.assert_frame_equal(back, empty)
+    assert back.dtypes.to_dict() == empty.dtypes.to_dict()
+
+
+def test_user_added_columns_keep_their_dtype(runs: pd.DataFrame, tmp_path: Path):
+    df = runs.assign(
+        cost_cents=pd.array(range(len(runs)), dtype="Int64"),
+        team=pd.Categorical(["a", "b"] * (len(runs) // 2), categories=["b", "a", "unused"]),
+    )
+    df.insert(0, "month", df["started_at"].dt.strftime("%Y-%m"))
+    back = read_parquet(to_parquet(df, tmp_path / "runs.parquet"))
+    pd.testing.assert_frame_equal(back, df)
+    assert list(back.columns) == list(df.columns)
+    assert list(back["team"].cat.categories) == ["b", "a", "unused"]
+
+
+# --- partitioned datasets --------------------------------------------------------------------
+
+
+def test_partitioned_by_scraper_slug_round_trips(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs, tmp_path / "runs", partition_cols=["scraper_slug"])
+    workers = set(runs["scraper_slug"].dropna())
+    directories = {p.name for p in path.iterdir()}
+    assert directories == {f"scraper_slug={w}" for w in workers} | {
+        "scraper_slug=__HIVE_DEFAULT_PARTITION__"  # the failed fetches have no worker
+    }
+    assert all([f.name for f in (path / d).iterdir()] == ["part-0.parquet"] for d in directories)
+    back = read_parquet(path)
+    pd.testing.assert_frame_equal(back, sorted_by(runs, ["scraper_slug"]))
+    assert list(back.columns) == [c.name for c in RUN_COLUMNS]
+    assert back["scraper_slug"].dtype == ARROW_STRING
+    # The data files hold no partition column: hive directory names carry it.
+    file = next(path.rglob("*.parquet"))
+    assert "scraper_slug" not in pq.read_schema(file).names
+
+
+def test_partitioned_by_user_month_and_status(runs: pd.DataFrame, tmp_path: Path):
+    df = runs.assign(month=runs["started_at"].dt.strftime("%Y-%m"))
+    assert df["month"].isna().any()  # unstarted runs: a null partition
+    path = to_parquet(df, tmp_path / "runs", partition_cols=["month", "status"])
+    assert (path / "month=2026-03" / "status=succeeded" / "part-0.parquet").is_file()
+    back = read_parquet(path)
+    pd.testing.assert_frame_equal(back, sorted_by(df, ["month", "status"]))
+    assert back["month"].dtype == df["month"].dtype  # pandas' default str dtype, NaN for NA
+    assert back["status"].dtype == RUN_DTYPES["status"]
+    assert list(back.columns) == list(df.columns)
+
+
+def test_partitioned_by_integer_column_of_a_results_frame(tmp_path: Path):
+    df = results_frame()
+    back = read_parquet(to_parquet(df, tmp_path / "results", partition_cols=["rank", "flag"]))
+    assert back["rank"].dtype == "Int64" and back["flag"].dtype == bool
+    pd.testing.assert_frame_equal(back, sorted_by(df, ["rank", "flag"]))
+    assert list(back["rank"])[:2] == [-(2**62), 1] and back["rank"].isna().sum() == 1
+
+
+def test_a_partition_file_alone_is_refused(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs, tmp_path / "runs", partition_cols=["scraper_slug"])
+    with pytest.raises(ParquetFormatError, match="read the dataset directory"):
+        read_parquet(next(path.rglob("*.parquet")))
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"]])
+def test_metadata_holds_schema_version_and_descriptions_only(
+    runs: pd.DataFrame, tmp_path: Path, partition_cols
+):
+    assert run_arrow_schema().metadata[SCHEMA_VERSION_KEY] == str(SCHEMA_VERSION).encode()
+    path = to_parquet(runs, tmp_path / "runs.parquet", partition_cols=partition_cols)
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    for file in files:
+        metadata = pq.read_metadata(file).metadata
+        assert set(metadata) == EXPECTED_METADATA_KEYS
+        assert metadata[SCHEMA_VERSION_KEY] == str(SCHEMA_VERSION).encode()
+        layout = layout_of(file)
+        assert layout["kind"] == "runs"
+        assert layout["partition_cols"] == (partition_cols or [])
+        descriptions = {c["name"]: c["description"] for c in layout["columns"]}
+        assert descriptions == {c.name: c.description for c in RUN_COLUMNS}
+        schema = pq.read_schema(file)
+        for column in RUN_COLUMNS:
+            if column.name in schema.names:
+                field_meta = schema.field(column.name).metadata
+                assert field_meta == {b"description": column.description.encode()}
+
+
+def test_newer_schema_version_is_refused(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs.head(5), tmp_path / "runs.parquet")
+    table = pq.read_table(path)
+    newer = {**table.schema.metadata, SCHEMA_VERSION_KEY: str(SCHEMA_VERSION + 1).encode()}
+    pq.write_table(table.replace_schema_metadata(newer), path)
+    before = path.read_bytes()
+    with pytest.raises(ParquetFormatError, match=rf"version {SCHEMA_VERSION + 1}.*upgrade"):
+        read_parquet(path)
+    with pytest.raises(ParquetFormatError, match="upgrade"):
+        to_parquet(runs.head(5), path, mode="merge")
+    assert path.read_bytes() == before
+
+
+# --- merging ---------------------------------------------------------------------------------
+
+
+def newer_fetch(records: list[dict], slugs: list[str], *, at: pd.Timestamp) -> pd.DataFrame:
+    """A later fetch of ``slugs``: every run now succeeded, with results 99."""
+    by_slug = {r["slug"]: r for r in records}
+    changed = [
+        {
+            **by_slug[s],
+            "status": 3,
+            "results": 99,
+            "usage": "1.5",
+            "started_at": 1773300000,
+            "finished_at": 1773300100,
+            "duration": 100,
+        }
+        for s in slugs
+    ]
+    return records_to_frame(changed, fetched_at=at)
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"], ["month"]])
+def test_merge_keeps_the_newest_fetch_of_each_run(
+    records: list[dict], tmp_path: Path, partition_cols
+):
+    old = records_to_frame(records[:1000], fetched_at=FETCHED)
+    refreshed = [r["slug"] for r in records[:50]]  # include the unstarted runs (month NaT)
+    new_slugs = [r["slug"] for r in records[1000:1100]]
+    new = pd.concat(
+        [
+            newer_fetch(records, refreshed, at=LATER),
+            records_to_frame(records[1000:1100], fetched_at=LATER),
+        ],
+        ignore_index=True,
+    )
+    if partition_cols == ["month"]:
+        old["month"] = old["started_at"].dt.strftime("%Y-%m")
+        new["month"] = new["started_at"].dt.strftime("%Y-%m")
+    path = tmp_path / "runs"
+    to_parquet(old, path, partition_cols=partition_cols)
+    to_parquet(new, path, partition_cols=partition_cols, mode="merge")
+    merged = read_parquet(path)
+
+    assert merged["slug"].is_unique and len(merged) == 1100
+    by_slug = merged.set_index("slug")
+    assert (by_slug.loc[refreshed, "results"] == 99).all()
+    assert (by_slug.loc[refreshed, "fetched_at"] == LATER).all()
+    assert (by_slug.loc[new_slugs, "fetched_at"] == LATER).all()
+    untouched = old[~old["slug"].isin(refreshed)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        merged[merged["slug"].isin(untouched["slug"])].reset_index(drop=True),
+        sorted_by(untouched, partition_cols) if partition_cols else untouched,
+    )
+    if partition_cols is None:  # first-seen order: the old runs, then the new ones
+        assert list(merged["slug"]) == [r["slug"] for r in records[:1100]]
+    if partition_cols == ["month"]:  # refreshed runs moved out of the null partition
+        assert merged.loc[merged["slug"].isin(refreshed), "month"].eq("2026-03").all()
+    # Merging the older fetch back in changes nothing: the newest row wins, not the last one.
+    to_parquet(old, path, partition_cols=partition_cols, mode="merge")
+    pd.testing.assert_frame_equal(read_parquet(path), merged)
+
+
+def test_merge_on_a_tie_keeps_the_frame_being_written(records: list[dict], tmp_path: Path):
+    path = to_parquet(records_to_frame(records[:3], fetched_at=FETCHED), tmp_path / "r.parquet")
+    same_time = newer_fetch(records, [records[0]["slug"]], at=FETCHED)
+    to_parquet(same_time, path, mode="merge")
+    merged = read_parquet(path)
+    assert len(merged) == 3 and merged.loc[0, "results"] == 99
+
+
+def test_merge_into_an_empty_directory_writes_the_dataset(runs: pd.DataFrame, tmp_path: Path):
+    (tmp_path / "runs").mkdir()
+    path = to_parquet(runs, tmp_path / "runs", partition_cols=["origin"], mode="merge")
+    pd.testing.assert_frame_equal(read_parquet(path), sorted_by(runs, ["origin"]))
+
+
+def test_merge_into_a_missing_path_dedups_the_frame(records: list[dict], tmp_path: Path):
+    first = records_to_frame(records[:10], fetched_at=FETCHED)
+    second = newer_fetch(records, [r["slug"] for r in records[:5]], at=LATER)
+    both = pd.concat([second, first], ignore_index=True)
+    merged = read_parquet(to_parquet(both, tmp_path / "r.parquet", mode="merge"))
+    assert merged["slug"].is_unique and len(merged) == 10
+    assert (merged.head(5)["results"] == 99).all()
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=20),
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=20),
+)
+@settings(max_examples=25, deadline=None)
+def test_merge_property_one_row_per_run_with_the_newest_fetch(old_rows, new_rows):
+    slugs = [f"01KSFDS8XWTJME33C08XMCR6B{i}" for i in range(7)]
+
+    def frame(rows: list[tuple[int, int]], tag: int) -> pd.DataFrame:
+        df = records_to_frame(
+            [{"slug": slugs[s], "results": tag * 100 + i} for i, (s, _) in enumerate(rows)],
+            fetched_at=FETCHED,
+        )
+        return df.assign(fetched_at=[FETCHED + pd.Timedelta(hours=h) for _, h in rows]).astype(
+            {"fetched_at": RUN_DTYPES["fetched_at"]}
+        )
+
+    old, new = frame(old_rows, 1), frame(new_rows, 2)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "r.parquet"
+        to_parquet(old, path)
+        merged = read_parquet(to_parquet(new, path, mode="merge"))
+    both = pd.concat([old, new], ignore_index=True)
+    assert sorted(merged["slug"]) == sorted(set(both["slug"]))
+    for slug, row in merged.set_index("slug").iterrows():
+        candidates = both[both["slug"] == slug]
+        assert row["fetched_at"] == candidates["fetched_at"].max()
+        newest = candidates[candidates["fetched_at"] == row["fetched_at"]]
+        assert row["results"] == newest["results"].iloc[-1]  # ties: the later row
+
+
+def test_merge_results_replaces_each_runs_rows(tmp_path: Path):
+    df = results_frame()
+    path = to_parquet(df, tmp_path / "results.parquet")
+    again = pd.DataFrame(
+        {
+            "run_slug": pd.array(["01B", "01D"], dtype=ARROW_STRING),
+            "title": pd.array(["b2", "d2"], dtype=ARROW_STRING),
+            "views": np.array([7, 8]),  # a column the first fetch did not have
+        }
+    )
+    merged = read_parquet(to_parquet(again, path, mode="merge"))
+    assert list(merged["run_slug"]) == ["01A", "01A", pd.NA, "01C", "01B", "01D"]
+    assert list(merged.columns) == [*df.columns, "views"]
+    assert merged["views"].dtype == "Int64"  # NA for the old rows: int64 became nullable
+    assert merged["views"].tolist()[-2:] == [7, 8] and merged["views"].isna().sum() == 4
+    assert merged["rank"].dtype == "Int64" and merged["rank"].isna().sum() == 3
+
+
+def test_merge_refuses_a_different_frame_and_leaves_the_file(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs, tmp_path / "runs.parquet")
+    before = path.read_bytes()
+    with pytest.raises(ParquetFormatError, match=r"results frame into .* runs frame"):
+        to_parquet(results_frame(), path, mode="merge")
+    with pytest.raises(ParquetFormatError, match="only in df: \\['extra'\\]"):
+        to_parquet(runs.assign(extra=1), path, mode="merge")
+    with pytest.raises(ValueError, match="is a file, but partition_cols"):
+        to_parquet(runs, path, partition_cols=["scraper_slug"], mode="merge")
+    results = to_parquet(results_frame(), tmp_path / "results.parquet")
+    with pytest.raises(ParquetFormatError, match="rank: Int64 there, Float64 in df"):
+        to_parquet(results_frame().astype({"rank": "Float64"}), results, mode="merge")
+    assert path.read_bytes() == before
+
+
+def test_merge_refuses_another_partitioning(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs, tmp_path / "runs", partition_cols=["scraper_slug"])
+    before = files_in(path)
+    with pytest.raises(ParquetFormatError, match="partitioned by \\['scraper_slug'\\], not"):
+        to_parquet(runs, path, partition_cols=["origin"], mode="merge")
+    assert files_in(path) == before
+
+
+# --- atomic writes ---------------------------------------------------------------------------
+
+
+def test_a_crash_while_writing_a_file_leaves_the_old_one(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch
+):
+    path = to_parquet(runs.head(10), tmp_path / "runs.parquet")
+    before = path.read_bytes()
+    real_write = pq.write_table
+
+    def crash(table, where, **kwargs):
+        real_write(table.slice(0, 1), where, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parquet_module.pq, "write_table", crash)
+    for mode in ("overwrite", "merge"):
+        with pytest.raises(KeyboardInterrupt):
+            to_parquet(runs, path, mode=mode)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [path.name]
+
+
+def test_a_crash_while_writing_a_dataset_leaves_the_old_one(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch
+):
+    path = to_parquet(runs.head(10), tmp_path / "runs", partition_cols=["scraper_slug"])
+    before = {f: f.read_bytes() for f in path.rglob("*.parquet")}
+    real_write = parquet_module.ds.write_dataset
+
+    def crash(table, where, **kwargs):
+        real_write(table.slice(0, 3), where, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(parquet_module.ds, "write_dataset", crash)
+    with pytest.raises(OSError, match="disk full"):
+        to_parquet(runs, path, partition_cols=["scraper_slug"], mode="merge")
+    assert {f: f.read_bytes() for f in path.rglob("*.parquet")} == before
+    assert {p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")} == {"runs"}
+    pd.testing.assert_frame_equal(read_parquet(path), sorted_by(runs.head(10), ["scraper_slug"]))
+
+
+def test_writes_go_through_a_temporary_sibling(runs: pd.DataFrame, tmp_path: Path, monkeypatch):
+    moves: list[tuple[str, str]] = []
+    real_replace, real_rename = os.replace, os.rename
+
+    def record(real):
+        def move(source, target):
+            moves.append((str(source), str(target)))
+            return real(source, target)
+
+        return move
+
+    monkeypatch.setattr(parquet_module.os, "replace", record(real_replace))
+    monkeypatch.setattr(parquet_module.os, "rename", record(real_rename))
+    to_parquet(runs.head(3), tmp_path / "runs.parquet")
+    to_parquet(runs.head(3), tmp_path / "ds", partition_cols=["origin"])
+    to_parquet(runs.head(4), tmp_path / "ds", partition_cols=["origin"])
+    assert all(Path(p).parent == tmp_path for move in moves for p in move)
+    names = [(Path(source).name, Path(target).name) for source, target in moves]
+    patterns = [
+        (r"\.runs\.parquet\.\w+\.tmp", "runs.parquet"),  # file: temporary, then replace
+        (r"\.ds\.\w+\.tmp", "ds"),  # new dataset: temporary directory, then rename
+        ("ds", r"\.ds\.\w+\.old"),  # existing dataset: set aside,
+        (r"\.ds\.\w+\.tmp", "ds"),  # the new one renamed into place, the old one removed
+    ]
+    assert len(names) == len(patterns)
+    for (source, target), (source_pattern, target_pattern) in zip(names, patterns, strict=True):
+        assert re.fullmatch(source_pattern, source) and re.fullmatch(target_pattern, target)
+    assert len(read_parquet(tmp_path / "ds")) == 4
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "ds",
+        "runs.parquet",
+    ]
+
+
+def test_an_interrupted_directory_swap_is_pointed_out(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs.head(3), tmp_path / "runs", partition_cols=["origin"])
+    backup = tmp_path / ".runs.0123.old"
+    path.rename(backup)  # as if the process died between the two renames
+    with pytest.raises(FileNotFoundError, match=r"previous data at .*\.runs\.0123\.old"):
+        read_parquet(path)
+    with pytest.raises(FileNotFoundError, match="rename it back"):
+        to_parquet(runs.head(3), path, partition_cols=["origin"], mode="merge")
+    assert not path.exists()
+
+
+# --- results frames --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["grade"]])
+def test_results_frame_round_trips(tmp_path: Path, partition_cols):
+    df = results_frame()
+    path = to_parquet(df, tmp_path / "results", partition_cols=partition_cols)
+    back = read_parquet(path)
+    expected = sorted_by(df, partition_cols) if partition_cols else df
+    pd.testing.assert_frame_equal(back, expected)
+    assert back.dtypes.to_dict() == df.dtypes.to_dict()
+    assert str(back["tags"].dtype) == str(df["tags"].dtype)  # list field name kept
+    assert list(back["grade"].cat.categories) == ["c", "b", "a"]
+    assert back["posted"].dtype.pyarrow_dtype == pa.timestamp("s", tz="UTC")  # not ms
+    assert back.loc[back["run_slug"] == "01B", "price"].iloc[0] == Decimal("0.000000001")
+    for file in [path] if path.is_file() else path.rglob("*.parquet"):
+        assert set(pq.read_metadata(file).metadata) == EXPECTED_METADATA_KEYS
+        layout = layout_of(file)
+        assert layout["kind"] == "results"
+        assert layout["columns"][0]["description"] == "Slug of the run that produced the row."
+
+
+def test_empty_results_frame_round_trips(tmp_path: Path):
+    empty = results_frame().iloc[:0].reset_index(drop=True)
+    back = read_parquet(to_parquet(empty, tmp_path / "results.parquet"))
+    pd.testing.assert_frame_equal(back, empty)
+
+
+def test_mixed_type_column_becomes_text(tmp_path: Path):
+    mixed = [1, "two", 3.5, True, None, np.nan, {"a": [1, None]}, [1, "x"], Decimal("0.10"),
+             np.int64(7), pd.NA, ("t", 1)]  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "run_slug": pd.array(["01A"] * len(mixed), dtype=ARROW_STRING),
+            "value": pd.Series(mixed, dtype=object),
+        }
+    )
+    path = to_parquet(df, tmp_path / "results.parquet")
+    assert pq.read_schema(path).field("value").type == pa.string()
+    back = read_parquet(path)
+    assert back["value"].dtype == ARROW_STRING
+    assert back["value"].tolist() == [
+        "1", "two", "3.5", "true", pd.NA, pd.NA, '{"a": [1, null]}', '[1, "x"]', "0.10", "7",
+        pd.NA, '["t", 1]',
+    ]  # fmt: skip
+    # Merging the same column again works: text and strings are the same stored column.
+    merged = read_parquet(to_parquet(df, path, mode="merge"))
+    assert merged["value"].tolist() == back["value"].tolist()
+
+
+def test_pandas_reads_our_files_too(tmp_path: Path):
+    path = to_parquet(results_frame(), tmp_path / "results.parquet")
+    plain = pd.read_parquet(path)  # pyarrow would raise on an unsanitised list dtype name
+    assert list(plain.columns) == list(results_frame().columns)
+    assert plain["rank"].dtype == "Int64"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, [{"slug": "x"}], pd.Series([1]), {"slug": []}])
+def test_refuses_what_is_not_a_dataframe(tmp_path: Path, bad):
+    with pytest.raises(TypeError, match="df must be a pandas DataFrame, got"):
+        to_parquet(bad, tmp_path / "x.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"runs.parquet", ["runs.parquet"]])
+def test_refuses_a_path_of_the_wrong_type(runs: pd.DataFrame, bad):
+    with pytest.raises(
+        TypeError, match=f"path must be a str or os.PathLike, got {type(bad).__name__}"
+    ):
+        to_parquet(runs, bad)
+    with pytest.raises(TypeError, match="path must be"):
+        read_parquet(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "s3://bucket/runs.parquet"])
+def test_refuses_empty_and_remote_paths(runs: pd.DataFrame, bad):
+    with pytest.raises(ValueError, match="path"):
+        to_parquet(runs, bad)
+
+
+def test_refuses_bad_paths(runs: pd.DataFrame, tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"parent directory .*missing.* does not exist"):
+        to_parquet(runs, tmp_path / "missing" / "runs.parquet")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(ValueError, match="is a directory, expected a file path"):
+        to_parquet(runs, tmp_path / "dir")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, but partition_cols"):
+        to_parquet(runs, tmp_path / "file", partition_cols=["origin"])
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+        read_parquet(tmp_path / "nothing.parquet")
+    assert files_in(tmp_path) == ["dir", "file"]
+
+
+def test_refuses_frames_that_are_not_ours(runs: pd.DataFrame, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"neither a run frame \(missing columns 'slug'"):
+        to_parquet(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match=r"missing columns 'usage'.*got 'slug'"):
+        to_parquet(runs.drop(columns="usage"), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="usage is float64, expected decimal128"):
+        to_parquet(runs.astype({"usage": float}), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="status is str, expected category"):
+        to_parquet(runs.astype({"status": str}), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="'run_slug' must be a string column, got dtype int64"):
+        to_parquet(pd.DataFrame({"run_slug": [1], "a": [2]}), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="got none"):
+        to_parquet(pd.DataFrame(), tmp_path / "x.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_labels_it_cannot_store(runs: pd.DataFrame, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"named index \['slug'\].*reset_index"):
+        to_parquet(runs.set_index("slug", drop=False), tmp_path / "x.parquet")
+    dup = pd.concat([results_frame(), results_frame()[["title"]]], axis=1)
+    with pytest.raises(ValueError, match="duplicates 'title'"):
+        to_parquet(dup, tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="column names must be strings, got 0"):
+        to_parquet(results_frame().rename(columns={"title": 0}), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="'when' has dtype period"):
+        to_parquet(
+            results_frame().assign(when=pd.period_range("2026-01", periods=5, freq="M")),
+            tmp_path / "x.parquet",
+        )
+    assert list(tmp_path.iterdir()) == []
+    # An unnamed index (after a filter) is not data: it is dropped.
+    failed = runs[runs["fetch_error"].notna()]
+    assert list(failed.index) != [0, 1]
+    back = read_parquet(to_parquet(failed, tmp_path / "x.parquet"))
+    pd.testing.assert_frame_equal(back, failed.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("partition_cols", "error", "message"),
+    [
+        ("scraper_slug", TypeError, r"not a single string: wrap it as \['scraper_slug'\]"),
+        ([], ValueError, "partition_cols is empty"),
+        (["nope"], ValueError, "partition_cols 'nope' not in df"),
+        (["origin", "origin"], ValueError, "duplicates"),
+        ([1], TypeError, "column names"),
+        (["usage"], ValueError, "cannot partition by 'usage' of dtype decimal128"),
+        (["started_at"], ValueError, "cannot partition by 'started_at'.*month"),
+        ([c.name for c in RUN_COLUMNS], ValueError, "may not be every column"),
+    ],
+)
+def test_refuses_bad_partition_cols(
+    runs: pd.DataFrame, tmp_path: Path, partition_cols, error, message
+):
+    with pytest.raises(error, match=message):
+        to_parquet(runs, tmp_path / "runs", partition_cols=partition_cols)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_a_bad_mode(runs: pd.DataFrame, tmp_path: Path):
+    with pytest.raises(ValueError, match="mode must be 'overwrite' or 'merge', got 'append'"):
+        to_parquet(runs, tmp_path / "x.parquet", mode="append")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_unrelated_parquet_files(runs: pd.DataFrame, tmp_path: Path):
+    other = tmp_path / "other"
+    other.mkdir()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(other / "a.parquet")
+    with pytest.raises(ParquetFormatError, match=r"a.parquet' was not written by .*to_parquet"):
+        read_parquet(other)
+    with pytest.raises(ParquetFormatError, match="not written by"):
+        read_parquet(other / "a.parquet")
+    with pytest.raises(ValueError, match=r"refusing to replace .*a.parquet"):
+        to_parquet(runs, other, partition_cols=["origin"])
+    assert files_in(other) == ["a.parquet"]
+    # One stranger among our files is enough to refuse the whole directory.
+    ours = to_parquet(runs, tmp_path / "ours", partition_cols=["origin"])
+    pd.DataFrame({"a": [1]}).to_parquet(ours / "origin=api" / "stray.parquet")
+    with pytest.raises(ParquetFormatError, match=r"stray.parquet"):
+        read_parquet(ours)
+    assert isinstance(ParquetFormatError("x"), CoreClawError)
+
+
+def test_refuses_directories_without_parquet_and_non_parquet_files(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="without Parquet files"):
+        read_parquet(tmp_path / "empty")
+    (tmp_path / "notes.parquet").write_text("not parquet")
+    with pytest.raises(ParquetFormatError, match="is not a Parquet file"):
+        read_parquet(tmp_path / "notes.parquet")
+
+
+def test_refuses_a_different_dataset_mixed_in(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs, tmp_path / "runs", partition_cols=["origin"])
+    other = to_parquet(runs.assign(extra=1), tmp_path / "other", partition_cols=["origin"])
+    stray = next(other.rglob("*.parquet"))
+    stray.rename(path / stray.relative_to(other).parent / "part-1.parquet")
+    with pytest.raises(ParquetFormatError, match="mixes datasets"):
+        read_parquet(path)
+
+
+# --- other readers ---------------------------------------------------------------------------
+
+
+def exact_totals(df: pd.DataFrame) -> tuple[Decimal, int, int]:
+    usage = sum((u for u in df["usage"] if u is not pd.NA), Decimal(0))
+    return usage, int(df["results"].sum()), len(df)
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"]])
+def test_duckdb_reads_exact_decimal_totals(runs: pd.DataFrame, tmp_path: Path, partition_cols):
+    path = to_parquet(runs, tmp_path / "runs.parquet", partition_cols=partition_cols)
+    source = (
+        f"read_parquet('{path}/**/*.parquet', hive_partitioning = true)"
+        if partition_cols
+        else f"read_parquet('{path}')"
+    )
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+
+    def query(sql: str) -> list[tuple]:
+        return con.execute(sql).fetchall()
+
+    [(usage, results, count)] = query(f"SELECT SUM(usage), SUM(results), COUNT(*) FROM {source}")
+    assert (usage, int(results), count) == exact_totals(runs)
+    assert isinstance(usage, Decimal)
+    column_types = {row[0]: row[1] for row in query(f"DESCRIBE SELECT * FROM {source}")}
+    assert column_types["usage"] == "DECIMAL(38,18)"
+    assert column_types["scraper_slug"] == "VARCHAR"
+    assert column_types["started_at"] == "TIMESTAMP WITH TIME ZONE"
+    # SQL sums no rows to NULL; pandas to 0.
+    per_worker = dict(
+        query(f"SELECT scraper_slug, COALESCE(SUM(usage), 0) FROM {source} GROUP BY ALL")
+    )
+    expected = runs.groupby("scraper_slug", dropna=False)["usage"].sum()
+    assert per_worker == {None if k is pd.NA else k: v for k, v in expected.items()}
+
+
+@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"], ["scraper_slug", "month"]])
+def test_dask_reads_exact_totals(runs: pd.DataFrame, tmp_path: Path, partition_cols):
+    import dask
+    import dask.dataframe as dd
+
+    df = runs.assign(month=runs["started_at"].dt.strftime("%Y-%m"))
+    path = to_parquet(df, tmp_path / "runs.parquet", partition_cols=partition_cols)
+    options = {}
+    if partition_cols:
+        # Null partition values (__HIVE_DEFAULT_PARTITION__) need the partition types spelled
+        # out: dask infers them file by file otherwise, and an all-null segment has no type.
+        fields = [(name, pa.string()) for name in partition_cols]
+        options = {"dataset": {"partitioning": {"flavor": "hive", "schema": pa.schema(fields)}}}
+    with dask.config.set(scheduler="synchronous"):
+        ddf = dd.read_parquet(str(path), **options)
+        # A one-column frame, not a Series: dask cannot tokenize a Decimal Series.sum() meta.
+        totals = ddf[["usage", "results"]].sum().compute()
+        count = len(ddf)
+        statuses = ddf["status"].value_counts().compute()
+    assert (totals["usage"], int(totals["results"]), count) == exact_totals(runs)
+    assert isinstance(totals["usage"], Decimal)
+    expected = runs["status"].value_counts()
+    assert statuses[statuses > 0].to_dict() == expected[expected > 0].to_dict()
+
+
+@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
+def test_dask_reads_a_dataset_without_null_partitions_unchanged(runs: pd.DataFrame, tmp_path: Path):
+    import dask
+    import dask.dataframe as dd
+
+    fetched = runs[runs["fetch_error"].isna()]
+    path = to_parquet(fetched, tmp_path / "runs", partition_cols=["scraper_slug"])
+    with dask.config.set(scheduler="synchronous"):
+        frame = dd.read_parquet(str(path)).compute()
+    assert frame["usage"].sum() == exact_totals(fetched)[0]
+    assert sorted(frame["slug"]) == sorted(fetched["slug"])

@@ -1,0 +1,306 @@
+"""The cost and duration charts: exact bar heights, group order, top-N, units, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal, localcontext
+from typing import Any, cast
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
+
+import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames.plots import (
+    NO_DATA_TEXT,
+    plot_cost,
+    plot_cost_over_time,
+    plot_duration,
+)
+from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.schema import STATUS_LABELS, records_to_frame
+from coreclaw_frames.summary import version_key
+
+PLOTS = (plot_cost, plot_duration, plot_cost_over_time)
+DAY = 86_400
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, a Thursday
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def runs() -> pd.DataFrame:
+    return records_to_frame(build_account(seed=0, runs=3000).runs)
+
+
+@pytest.fixture(scope="module")
+def many_workers(runs: pd.DataFrame) -> pd.DataFrame:
+    titles = pd.Series([f"Worker {i % 300:03d}" for i in range(len(runs))])
+    return runs.assign(scraper_title=titles.astype(runs["scraper_title"].dtype))
+
+
+def exact_sum(values: Any) -> Decimal:
+    with localcontext() as context:
+        context.prec = 100
+        return sum((v for v in values if not pd.isna(v)), Decimal(0))
+
+
+def cost_by(frame: pd.DataFrame, column: str) -> dict[str, Decimal]:
+    return {str(k): exact_sum(g) for k, g in frame.groupby(column, observed=True)["usage"]}
+
+
+def bars(ax: Axes) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def ticks(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.get_xticklabels()]
+
+
+def legend_texts(ax: Axes) -> list[str]:
+    legend = ax.get_legend()
+    assert legend is not None
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def finished_run(title: str, duration: int, **fields: Any) -> dict[str, Any]:
+    record = {
+        "slug": f"{title}-{duration}",
+        "status": 3,
+        "scraper_title": title,
+        "version": "v1",
+        "origin": "api",
+        "usage": "1",
+        "started_at": T0,
+        "finished_at": T0 + duration,
+        "duration": duration,
+    }
+    record.update(fields)
+    return record
+
+
+# --- plot_cost --------------------------------------------------------------------------------
+
+
+def test_bar_heights_are_exact_decimal_sums(runs: pd.DataFrame) -> None:
+    ax = plot_cost(runs)
+    expected = cost_by(runs, "scraper_title")
+    heights = {label: bar.get_height() for label, bar in zip(ticks(ax), bars(ax), strict=True)}
+    assert heights == {label: float(total) for label, total in expected.items()}
+
+
+def test_workers_ordered_by_total_cost(runs: pd.DataFrame) -> None:
+    expected = cost_by(runs, "scraper_title")
+    labels = ticks(plot_cost(runs))
+    assert labels == sorted(expected, key=expected.__getitem__, reverse=True)
+    assert labels != sorted(labels)  # not alphabetical, not by appearance by chance
+
+
+def test_versions_ordered_as_versions(runs: pd.DataFrame) -> None:
+    labels = ticks(plot_cost(runs, by="version", top=100))
+    assert labels.index("v1.0.9") < labels.index("v1.0.10")
+    assert labels == sorted(set(runs["version"].dropna()), key=version_key)
+    duration_labels = ticks(plot_duration(runs, by="version", top=100, ax=plt.figure().gca()))
+    assert duration_labels.index("v1.0.9") < duration_labels.index("v1.0.10")
+
+
+def test_statuses_in_lifecycle_order(runs: pd.DataFrame) -> None:
+    assert ticks(plot_cost(runs, by="status")) == list(STATUS_LABELS)
+    # Ready and running runs have no duration: the box plot keeps the order of the rest.
+    finished = ticks(plot_duration(runs, by="status", ax=plt.figure().gca()))
+    assert finished == ["succeeded", "failed", "aborted"]
+
+
+def test_top_n_and_other_bar(many_workers: pd.DataFrame) -> None:
+    ax = plot_cost(many_workers, top=5)
+    expected = cost_by(many_workers, "scraper_title")
+    ranked = sorted(expected, key=expected.__getitem__, reverse=True)
+    labels = ticks(ax)
+    assert labels == [*ranked[:5], "other (295)"]
+    heights = [bar.get_height() for bar in bars(ax)]
+    assert heights[-1] == float(exact_sum(expected[name] for name in ranked[5:]))
+    assert len(ticks(plot_cost(many_workers, ax=plt.figure().gca()))) == 13  # default top 12
+
+
+def test_hue_stacked_bars_are_exact(runs: pd.DataFrame) -> None:
+    ax = plot_cost(runs, by="version", hue="origin", top=100)
+    versions = ticks(ax)
+    legend = legend_texts(ax)
+    assert sorted(legend) == ["api", "web"]
+    patches = bars(ax)
+    assert len(patches) == len(versions) * 2
+    for i, origin in enumerate(legend):
+        subset = runs[runs["origin"] == origin]
+        expected = cost_by(subset, "version")
+        for version, bar in zip(versions, patches[i * len(versions) :], strict=False):
+            assert bar.get_height() == float(expected.get(version, Decimal(0)))
+    # Stacked: the second series sits on the first.
+    assert patches[len(versions)].get_y() == patches[0].get_height()
+
+
+def test_hue_grouped_bars_side_by_side(runs: pd.DataFrame) -> None:
+    ax = plot_cost(runs, by="status", hue="origin", stacked=False)
+    patches = bars(ax)
+    assert all(bar.get_y() == 0 for bar in patches)
+    assert patches[0].get_x() < patches[len(STATUS_LABELS)].get_x()
+
+
+def test_cost_axis_in_dollars_and_kwargs_reach_bar(runs: pd.DataFrame) -> None:
+    ax = plot_cost(runs, color="red")
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(label.startswith("$") for label in labels)
+    assert ax.get_ylabel() == "Cost (USD)"
+    assert bars(ax)[0].get_facecolor() == matplotlib.colors.to_rgba("red")
+
+
+def test_draws_on_current_axes_by_default(runs: pd.DataFrame) -> None:
+    _, ax = plt.subplots()
+    assert plot_cost(runs) is ax
+    assert runs.coreclaw.plot_duration() is ax
+    assert runs.coreclaw.plot_cost_over_time(freq="W") is ax
+
+
+# --- plot_duration ----------------------------------------------------------------------------
+
+
+def box_medians(ax: Axes) -> list[float]:
+    """The y of every horizontal two-point line (medians and caps) drawn by the box plot."""
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+    return [float(y[0]) for y in ys if len(y) == 2 and y[0] == y[1]]
+
+
+def test_duration_units_and_unfinished_runs_excluded() -> None:
+    records = [finished_run("W", d) for d in (60, 120, 180)]
+    records.append({**finished_run("W", 0), "status": 2, "finished_at": 0, "slug": "running"})
+    ax = plot_duration(records_to_frame(records), whis=(0, 100))
+    assert ax.get_ylabel() == "Duration (min)"
+    # Caps at min and max, median at 2 min: the unfinished run (NaT) is not a zero.
+    assert sorted(set(box_medians(ax))) == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "unit"), [((5, 30, 50), "s"), ((600, 900), "min"), ((7200, 10800), "h")]
+)
+def test_duration_unit_follows_the_data(seconds: tuple[int, ...], unit: str) -> None:
+    frame = records_to_frame([finished_run("W", s) for s in seconds])
+    assert plot_duration(frame).get_ylabel() == f"Duration ({unit})"
+
+
+def test_duration_hue_draws_one_legend_entry_per_value(runs: pd.DataFrame) -> None:
+    ax = plot_duration(runs, hue="origin", showfliers=False)
+    assert sorted(legend_texts(ax)) == ["api", "web"]
+    assert ticks(ax) == ticks(plot_cost(runs, ax=plt.figure().gca()))
+
+
+# --- plot_cost_over_time ----------------------------------------------------------------------
+
+
+def test_cost_over_time_daily_bars_are_exact(runs: pd.DataFrame) -> None:
+    ax = plot_cost_over_time(runs, freq="D")
+    started = runs.dropna(subset=["started_at"])
+    days = started["started_at"].dt.floor("D")
+    expected = {day: exact_sum(group) for day, group in started.groupby(days)["usage"]}
+    span = pd.date_range(min(expected), max(expected), freq="D")
+    heights = [bar.get_height() for bar in bars(ax)]
+    assert len(heights) == len(span)  # empty days are zero bars, not gaps
+    assert heights == [float(expected.get(day, Decimal(0))) for day in span]
+    assert ax.get_ylabel() == "Cost per day (USD)"
+
+
+def test_cost_over_time_weekly_stacked_by_worker(runs: pd.DataFrame) -> None:
+    ax = plot_cost_over_time(runs, freq="W", by="scraper_title")
+    starts = {matplotlib.dates.num2date(bar.get_x()).weekday() for bar in bars(ax)}
+    assert starts == {0}  # every week starts on a Monday
+    total = exact_sum(runs.dropna(subset=["started_at"])["usage"])
+    assert sum(bar.get_height() for bar in bars(ax)) == pytest.approx(float(total), rel=1e-12)
+    legend = legend_texts(ax)
+    assert legend == ticks(plot_cost(runs, ax=plt.figure().gca()))
+
+
+def test_cost_over_time_month_aliases_agree(runs: pd.DataFrame) -> None:
+    monthly = [b.get_height() for b in bars(plot_cost_over_time(runs, freq="M"))]
+    month_start = plot_cost_over_time(runs, freq="MS", ax=plt.figure().gca())
+    assert monthly == [b.get_height() for b in bars(month_start)]
+    assert len(monthly) == 7  # 2025-09 to 2026-03
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda df: plot_cost(df.to_dict()), TypeError, "must be a pandas DataFrame"),
+        (lambda df: plot_cost(df, by="worker"), ValueError, r"by='worker'.*scraper_title"),
+        (lambda df: plot_cost(df, hue="colour"), ValueError, r"hue='colour'.*origin"),
+        (lambda df: plot_cost(df, by=cast(Any, ["version"])), TypeError, "column name"),
+        (lambda df: plot_cost(df, top=0), ValueError, "top must be a positive integer"),
+        (lambda df: plot_cost(df, ax=cast(Any, "left")), TypeError, "ax must be a matplotlib Axes"),
+        (lambda df: plot_cost(df.drop(columns="usage")), ValueError, "'usage'"),
+        (lambda df: plot_cost(df.assign(usage=0.5)), TypeError, "exact decimals"),
+        (lambda df: plot_duration(df, by="nope"), ValueError, "by='nope'"),
+        (lambda df: plot_duration(df.drop(columns="duration")), ValueError, "'duration'"),
+        (lambda df: plot_duration(df, ax=cast(Any, object())), TypeError, "Axes"),
+        (lambda df: plot_cost_over_time(df, freq="H"), ValueError, r"freq must be one of.*'H'"),
+        (lambda df: plot_cost_over_time(df, freq=cast(Any, 7)), ValueError, "freq"),
+        (lambda df: plot_cost_over_time(df, by="when"), ValueError, "by='when'"),
+        (lambda df: plot_cost_over_time(df.drop(columns="started_at")), ValueError, "started"),
+    ],
+)
+def test_bad_input_is_rejected_before_drawing(
+    runs: pd.DataFrame, call: Callable[[Any], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        call(runs)
+    assert plt.get_fignums() == []  # nothing was drawn, not even an empty figure
+
+
+# --- edge cases -------------------------------------------------------------------------------
+
+
+def edge_frames(runs: pd.DataFrame, many_workers: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    records = build_account(seed=0, runs=300).runs
+    finished = [r for r in records if r["status"] == 3]
+    return {
+        "empty": records_to_frame([]),
+        "all-failed": records_to_frame(
+            [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]]
+        ),
+        "single": records_to_frame([{**r, "scraper_title": "Solo"} for r in finished[:20]]),
+        "na-costs": records_to_frame([{**r, "usage": None} for r in finished[:20]]),
+        "300-groups": many_workers,
+    }
+
+
+@pytest.mark.parametrize("name", ["empty", "all-failed", "single", "na-costs", "300-groups"])
+@pytest.mark.parametrize("plot", PLOTS, ids=lambda f: f.__name__)
+def test_edge_cases_render(
+    runs: pd.DataFrame, many_workers: pd.DataFrame, name: str, plot: Any
+) -> None:
+    frame = edge_frames(runs, many_workers)[name]
+    ax = plot(frame)
+    ax.figure.canvas.draw()
+    texts = [t.get_text() for t in ax.texts]
+    heights = [bar.get_height() for bar in bars(ax)]
+    if name in ("empty", "all-failed"):
+        assert texts == [NO_DATA_TEXT]
+        assert heights == []
+    elif name == "single" and plot is not plot_cost_over_time:
+        assert ticks(ax) == ["Solo"]
+    elif name == "na-costs" and plot is not plot_duration:
+        assert heights and all(h == 0 for h in heights)
+    elif name == "300-groups" and plot is not plot_cost_over_time:
+        assert len(ticks(ax)) == 13 and ticks(ax)[-1] == "other (288)"
+    assert NO_DATA_TEXT not in texts or name in ("empty", "all-failed")

@@ -1,0 +1,185 @@
+"""The HTML cost report: content, exact totals, escaping, offline, edge cases."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames.parquet import to_parquet
+from coreclaw_frames.report import cost_report
+from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.schema import records_to_frame
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+IMAGE_RE = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def runs() -> pd.DataFrame:
+    return records_to_frame(build_account(seed=0, runs=3000).runs)
+
+
+@pytest.fixture(scope="module")
+def report(runs: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = cost_report(runs, tmp_path_factory.mktemp("report") / "nested" / "dir" / "r.html")
+    return path.read_text(encoding="utf-8")
+
+
+def test_returns_the_path_and_creates_parents(runs: pd.DataFrame, tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "costs.html"
+    written = cost_report(runs.head(50), str(target))
+    assert written == target
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_report_has_every_worker_and_the_exact_grand_total(runs: pd.DataFrame, report: str) -> None:
+    for worker in runs["scraper_title"].dropna().unique():
+        assert html.escape(worker) in report
+    total = sum(runs["usage"].dropna(), Decimal(0))
+    assert f"${total:,.2f}" in report  # $2,350.22
+    assert f"exactly ${total.normalize():f}" in report  # every digit, no float on the way
+    assert f">{len(runs):,}<" in report  # total runs
+    assert f">{int(runs['results'].sum()):,}<" in report
+    assert f"{int(runs['traffic'].sum()):,} B" in report
+
+
+def test_report_is_offline_and_self_contained(report: str) -> None:
+    assert "http://" not in report and "https://" not in report
+    assert "<script" not in report and "<link" not in report and "@import" not in report
+    images = IMAGE_RE.findall(report)
+    assert len(images) == 3
+    assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in images)
+
+
+def test_report_sections(runs: pd.DataFrame, report: str) -> None:
+    for heading in ("By worker", "Version regressions", "By version", "Charts"):
+        assert f"<h2>{heading}</h2>" in report
+    assert "more than 10% above" in report  # the regression threshold is stated
+    assert "Runs started 2025-09-15 02:46 to 2026-03-15 23:56 UTC" in report
+    # Version tables list v1.0.9 before v1.0.10 within a worker.
+    news = report.split("<h3>News Collection 20260305</h3>")[1].split("</table>")[0]
+    assert news.index(">v1.0.9<") < news.index(">v1.0.10<")
+
+
+def test_report_lists_the_regressions(tmp_path: Path) -> None:
+    base = {"status": 3, "scraper_title": "Alpha", "results": 1000, "usage": "1.00"}
+    rows = [
+        {**base, "slug": "a", "version": "v1.0.9", "finished_at": 1, "duration": 100},
+        {**base, "slug": "b", "version": "v1.0.10", "finished_at": 1, "duration": 150},
+    ]
+    text = cost_report(records_to_frame(rows), tmp_path / "r.html").read_text(encoding="utf-8")
+    section = text.split("<h2>Version regressions</h2>")[1].split("<h2>")[0]
+    assert ">v1.0.9<" in section and ">v1.0.10<" in section
+    assert '<span class="flag">+50.0%</span>' in section
+
+
+def test_data_strings_are_escaped(runs: pd.DataFrame, tmp_path: Path) -> None:
+    nasty = '<script>alert("x")</script> & <b>Co</b>'
+    frame = runs.head(30).assign(
+        scraper_title=pd.Series([nasty] * 30, dtype=runs["scraper_title"].dtype),
+        version=pd.Series(["<i>v1</i>"] * 30, dtype=runs["version"].dtype),
+    )
+    text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<script>" not in text and "<b>Co</b>" not in text and "<i>v1</i>" not in text
+    assert html.escape(nasty) in text and "&lt;i&gt;v1&lt;/i&gt;" in text
+
+
+def test_fetch_failures_are_counted(runs: pd.DataFrame, tmp_path: Path) -> None:
+    failed = records_to_frame([{"slug": f"F{i}", "fetch_error": "HTTP 404"} for i in range(3)])
+    frame = pd.concat([runs.head(20), failed], ignore_index=True)
+    text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "3 row(s) whose fetch failed are left out" in text
+    assert ">20<" in text  # the run count excludes them
+
+
+def test_report_from_a_parquet_file(runs: pd.DataFrame, tmp_path: Path) -> None:
+    source = to_parquet(runs.head(60), tmp_path / "runs.parquet")
+    from_file = cost_report(source, tmp_path / "from_file.html").read_text(encoding="utf-8")
+    from_frame = cost_report(runs.head(60), tmp_path / "from_frame.html").read_text("utf-8")
+    total = sum(runs.head(60)["usage"].dropna(), Decimal(0))
+    assert f"exactly ${total.normalize():f}" in from_file
+
+    def stable(text: str) -> str:  # without the charts and the generation time
+        return re.sub(r"Generated [^<]*", "", IMAGE_RE.sub("", text))
+
+    assert stable(from_file) == stable(from_frame)
+
+
+def test_accessor_writes_the_report(runs: pd.DataFrame, tmp_path: Path) -> None:
+    path = runs.head(40).coreclaw.cost_report(tmp_path / "acc.html")
+    assert path.exists() and "CoreClaw cost report" in path.read_text(encoding="utf-8")
+
+
+def test_report_leaves_pyplot_alone(runs: pd.DataFrame, tmp_path: Path) -> None:
+    cost_report(runs.head(40), tmp_path / "r.html")
+    assert plt.get_fignums() == []  # charts are drawn on standalone figures
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "error", "message"),
+    [
+        ([{"slug": "x"}], "out.html", TypeError, "must be a pandas DataFrame"),
+        (pd.DataFrame({"slug": ["x"]}), "out.html", ValueError, "missing the required"),
+        (None, 42, TypeError, "path must be"),
+    ],
+)
+def test_bad_input(
+    runs: pd.DataFrame, tmp_path: Path, data: Any, path: Any, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        cost_report(runs if data is None else data, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def edge_records() -> dict[str, list[dict[str, Any]]]:
+    records = build_account(seed=1, runs=600).runs
+    finished = [r for r in records if r["status"] == 3]
+    return {
+        "empty": [],
+        "all-failed": [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]],
+        "single": [{**r, "scraper_title": "Solo"} for r in finished[:20]],
+        "na-costs": [{**r, "usage": None} for r in finished[:20]],
+        "300-groups": [
+            {**r, "scraper_title": f"Worker {i % 300:03d}"} for i, r in enumerate(records)
+        ],
+    }
+
+
+@pytest.mark.parametrize("name", ["empty", "all-failed", "single", "na-costs", "300-groups"])
+def test_edge_cases_render(name: str, tmp_path: Path) -> None:
+    records = edge_records()[name]
+    text = cost_report(records_to_frame(records), tmp_path / "r.html").read_text(encoding="utf-8")
+    assert len(IMAGE_RE.findall(text)) == 3
+    if name in ("empty", "all-failed"):
+        assert "No runs." in text and "no started runs" in text
+        assert "$0.00" in text
+    if name == "all-failed":
+        assert "10 row(s) whose fetch failed" in text
+    if name == "single":
+        assert text.count("<h3>Solo</h3>") == 1
+    if name == "na-costs":
+        assert "20 run(s) have no known cost" in text
+    if name == "300-groups":
+        titles = {r["scraper_title"] for r in records if r.get("scraper_title")}
+        assert len(titles) == 300
+        assert all(f"<td>{title}</td>" in text for title in titles)
