@@ -11,7 +11,8 @@ One root, so ``except ccf.CoreClawError`` catches everything we raise::
     │   ├── NotFoundError         4040, 50001, 60001, 70001
     │   └── InvalidRequestError   4000 and every other permanent code
     ├── RetriesExhaustedError     a retried error that never stopped failing
-    └── BatchFetchError           some slugs of a batch failed; carries the complete frame
+    ├── BatchFetchError           some slugs of a batch failed; carries the complete frame
+    └── ParquetFormatError        a file read_parquet cannot take (also a ValueError)
 
 Third-party exceptions (``requests``) are translated into these in one place, the client's
 transport, with ``raise ... from exc``. No message ever contains the API key.
@@ -32,6 +33,7 @@ __all__ = [
     "CoreClawError",
     "InvalidRequestError",
     "NotFoundError",
+    "ParquetFormatError",
     "RateLimitError",
     "RetriesExhaustedError",
     "ServerError",
@@ -164,6 +166,11 @@ class BatchFetchError(CoreClawError):
         )
         self.frame = frame
         self.errors = errors
+
+
+class ParquetFormatError(CoreClawError, ValueError):
+    """A file or dataset that ``read_parquet`` cannot take: not one ``to_parquet`` wrote,
+    written by a newer schema version, or not matching the frame to merge into it."""
 
 
 def error_for_code(code: int, message: str, *, http_status: int = 200) -> APIError:

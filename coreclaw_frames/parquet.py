@@ -41,12 +41,17 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from filelock import FileLock
 
-from coreclaw_frames.errors import CoreClawError
-from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION, run_arrow_schema, table_to_frame
+from coreclaw_frames.errors import ParquetFormatError
+from coreclaw_frames.schema import (
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    run_arrow_schema,
+    table_to_frame,
+)
 
 __all__ = [
     "FRAME_METADATA_KEY",
-    "SCHEMA_VERSION_KEY",
     "WRITE_MODES",
     "ParquetFormatError",
     "read_parquet",
@@ -55,8 +60,6 @@ __all__ = [
 
 #: Key-value metadata entry holding the frame description (JSON): kind, columns, partitioning.
 FRAME_METADATA_KEY = b"coreclaw_frames.frame"
-#: Key-value metadata entry holding the run schema version (set by ``run_arrow_schema``).
-SCHEMA_VERSION_KEY = b"coreclaw_frames.schema_version"
 #: Version of the layout of :data:`FRAME_METADATA_KEY` itself.
 FRAME_FORMAT = 1
 WriteMode = Literal["overwrite", "merge"]
@@ -97,11 +100,6 @@ _MASKED_DTYPES = (
     pd.Float64Dtype,
     pd.BooleanDtype,
 )
-
-
-class ParquetFormatError(CoreClawError, ValueError):
-    """A file or dataset that :func:`read_parquet` cannot take: not one :func:`to_parquet`
-    wrote, written by a newer schema version, or not matching the frame to merge into it."""
 
 
 @dataclass(frozen=True)

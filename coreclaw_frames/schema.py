@@ -24,6 +24,7 @@ __all__ = [
     "RUN_COLUMNS",
     "RUN_DTYPES",
     "SCHEMA_VERSION",
+    "SCHEMA_VERSION_KEY",
     "STATUS_DTYPE",
     "STATUS_LABELS",
     "USAGE_DTYPE",
@@ -35,8 +36,10 @@ __all__ = [
     "table_to_frame",
 ]
 
-#: Bumped whenever a column's name, type or meaning changes; stored in Parquet metadata.
+#: Bumped whenever a column's name, type or meaning changes; stored in Parquet metadata
+#: under SCHEMA_VERSION_KEY.
 SCHEMA_VERSION = 1
+SCHEMA_VERSION_KEY = b"coreclaw_frames.schema_version"
 
 #: Run statuses in lifecycle order; the API's integer codes are 1-based positions in it.
 STATUS_LABELS = ("ready", "running", "succeeded", "failed", "aborted")
@@ -106,7 +109,7 @@ def run_arrow_schema() -> pa.Schema:
     fields = [
         pa.field(c.name, c.arrow_type, metadata={"description": c.description}) for c in RUN_COLUMNS
     ]
-    return pa.schema(fields, metadata={"coreclaw_frames.schema_version": str(SCHEMA_VERSION)})
+    return pa.schema(fields, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
 
 def status_code(status: int | str) -> int:
@@ -160,7 +163,7 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
         array = table.column(column.name)
         converter = _TO_PANDAS.get(column.name, _default_to_pandas)
         columns[column.name] = converter(array, column)
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
 def empty_run_frame() -> pd.DataFrame:

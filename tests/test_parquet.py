@@ -19,20 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import coreclaw_frames as ccf
-from coreclaw_frames import CoreClawError
+from coreclaw_frames import CoreClawError, ParquetFormatError
 from coreclaw_frames import parquet as parquet_module
-from coreclaw_frames.parquet import (
-    FRAME_METADATA_KEY,
-    SCHEMA_VERSION_KEY,
-    ParquetFormatError,
-    read_parquet,
-    to_parquet,
-)
+from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet
 from coreclaw_frames.sandbox.account import build_account
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
     RUN_DTYPES,
     SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
     STATUS_LABELS,
     empty_run_frame,
     records_to_frame,
