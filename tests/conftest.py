@@ -1,8 +1,13 @@
-"""Shared fixtures: one sandbox server for the whole test run."""
+"""Shared fixtures: one sandbox server for the whole test run; no figure outlives a test."""
 
 from collections.abc import Iterator
 
+import matplotlib
 import pytest
+
+matplotlib.use("Agg")  # no display on test machines; set before pyplot is imported
+
+import matplotlib.pyplot as plt
 
 from coreclaw_frames.sandbox import SandboxServer, serve
 
@@ -15,3 +20,10 @@ def sandbox() -> Iterator[SandboxServer]:
     """
     with serve() as srv:
         yield srv
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Close every matplotlib figure a test opened."""
+    yield
+    plt.close("all")

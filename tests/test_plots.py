@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal, localcontext
 from typing import Any, cast
 
@@ -31,12 +31,6 @@ from coreclaw_frames.summary import version_key
 PLOTS = (plot_cost, plot_duration, plot_cost_over_time)
 DAY = 86_400
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, a Thursday
-
-
-@pytest.fixture(autouse=True)
-def _close_figures() -> Iterator[None]:
-    yield
-    plt.close("all")
 
 
 @pytest.fixture(scope="module")
