@@ -56,21 +56,24 @@ class RunCache:
         self._db: sqlite3.Connection | None = None
         self._connect()
 
-    def _connect(self) -> None:
+    def _connect(self, broken: Exception | None = None) -> None:
+        """Open the database; one that is ``broken`` or will not open is set aside first."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = self._open()
-        except sqlite3.DatabaseError as exc:
-            self._set_aside(exc)
+            if broken is not None:
+                self._set_aside(broken)
             try:
                 self._db = self._open()
-            except sqlite3.DatabaseError as again:
-                warnings.warn(
-                    f"run cache {self.path} unusable ({again}); continuing without it",
-                    CacheWarning,
-                    stacklevel=4,
-                )
-                self._db = None
+            except sqlite3.DatabaseError as exc:
+                self._set_aside(exc)
+                self._db = self._open()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            warnings.warn(
+                f"run cache {self.path} unusable ({exc}); continuing without it",
+                CacheWarning,
+                stacklevel=4,
+            )
+            self._db = None
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
@@ -124,8 +127,7 @@ class RunCache:
                         found[slug] = record
         except sqlite3.DatabaseError as exc:
             self.close()
-            self._set_aside(exc)
-            self._connect()
+            self._connect(broken=exc)
             return {}
         return found
 

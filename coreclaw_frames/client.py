@@ -109,6 +109,8 @@ class Client:
             if rate_limit is None
             else _check_number("rate_limit", rate_limit, minimum=0.0, exclusive=True)
         )
+        if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+            raise TypeError(f"cache_dir must be a path or None, got {cache_dir!r}")
         self.cache_dir = cache_dir
         self._api_key = api_key
         self._rate = RateController(self.rate_limit)

@@ -191,3 +191,19 @@ def test_damaged_entries_cannot_shift_onto_other_slugs(tmp_path):
     pd.testing.assert_frame_equal(
         first.drop(columns="fetched_at"), again.drop(columns="fetched_at")
     )
+
+
+def test_cache_dir_that_is_a_file_warns_and_fetches(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with serve(runs=10) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=not_a_dir) as client:
+            with pytest.warns(ccf.CacheWarning, match="continuing without it"):
+                df = ccf.fetch_runs(slugs, client=client, progress=False)
+        assert list(df["slug"]) == slugs and df["fetch_error"].isna().all()
+
+
+def test_cache_dir_must_be_a_path():
+    with pytest.raises(TypeError, match="cache_dir must be a path"):
+        ccf.Client(api_key="k", base_url="http://127.0.0.1:1", cache_dir=42)
