@@ -12,7 +12,13 @@ import pytest
 import requests
 
 import coreclaw_frames as ccf
-from coreclaw_frames.sandbox import EXPIRED_API_KEY, FAULT_KINDS, serve
+from coreclaw_frames.sandbox import (
+    DISABLED_USER_API_KEY,
+    EXPIRED_API_KEY,
+    FAULT_KINDS,
+    UNKNOWN_USER_API_KEY,
+    serve,
+)
 from coreclaw_frames.schema import RUN_DTYPES, STATUS_LABELS
 
 UNKNOWN_SLUG = "01KZZZZZZZZZZZZZZZZZZZZZZZ"
@@ -219,10 +225,17 @@ def test_client_side_rate_limit_caps_the_pace():
         assert srv.counters.rejected == 0
 
 
-@pytest.mark.parametrize(("key_kind", "code"), [("wrong", 20001), ("expired", 20002)])
-def test_bad_key_stops_the_batch_at_once(key_kind, code):
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        ("not-the-key", 20001),
+        (EXPIRED_API_KEY, 20002),
+        (UNKNOWN_USER_API_KEY, 10001),
+        (DISABLED_USER_API_KEY, 10002),
+    ],
+)
+def test_bad_key_stops_the_batch_at_once(key, code):
     with serve(runs=600) as srv:
-        key = "not-the-key" if key_kind == "wrong" else EXPIRED_API_KEY
         slugs = [r["slug"] for r in srv.account.runs]
         with (
             ccf.Client(api_key=key, base_url=srv.url, max_workers=4) as c,
@@ -250,6 +263,18 @@ def test_key_stays_out_of_errors_logs_and_progress(capsys, caplog):
     for text in (captured.err, captured.out, caplog.text, str(info.value), repr(info.value)):
         assert secret not in text
     assert not info.value.frame.astype(str).apply(lambda col: col.str.contains(secret)).any().any()
+
+
+def test_progress_follows_interactivity_unless_told(sandbox, client, capsys, monkeypatch):
+    slug = [sandbox.account.runs[0]["slug"]]
+    monkeypatch.setattr("coreclaw_frames.batch._interactive", lambda: True)
+    ccf.fetch_runs(slug, client=client)
+    assert "runs" in capsys.readouterr().err
+    ccf.fetch_runs(slug, client=client, progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("coreclaw_frames.batch._interactive", lambda: False)
+    ccf.fetch_runs(slug, client=client)
+    assert capsys.readouterr().err == ""
 
 
 def test_progress_false_draws_nothing(sandbox, client, capsys):
