@@ -41,6 +41,8 @@ logger = logging.getLogger("coreclaw_frames")
 
 DEFAULT_BASE_URL = "https://openapi.coreclaw.com"
 API_PREFIX = "/api/v1/"
+#: The largest page the list endpoints (run/list, run/result/list) serve.
+MAX_PAGE_SIZE = 100
 API_KEY_ENV = "CORECLAW_API_KEY"
 BASE_URL_ENV = "CORECLAW_BASE_URL"
 DEFAULT_TIMEOUT = 30.0

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
@@ -27,14 +27,12 @@ from coreclaw_frames.batch import (
     validate_slugs,
 )
 from coreclaw_frames.cache import open_cache
-from coreclaw_frames.client import Client
+from coreclaw_frames.client import MAX_PAGE_SIZE, Client
 from coreclaw_frames.errors import CoreClawError, TransportError
 from coreclaw_frames.schema import records_to_frame, status_code
 
 __all__ = ["AccountInfo", "account_info", "fetch_runs", "list_runs"]
 
-#: The largest page ``run/list`` serves.
-PAGE_SIZE = 100
 #: While new runs keep arriving, ``list_runs`` fetches the pages they push down this many times
 #: at most.
 MAX_CATCH_UP_ROUNDS = 5
@@ -156,19 +154,23 @@ def account_info(*, client: Client | None = None) -> AccountInfo:
     """
     with client_or_default(client) as active:
         data = active.request("account/info", {})
+    fields = data if isinstance(data, dict) else {}
+    balance, traffic, expires = (fields.get(k) for k in _ACCOUNT_FIELDS)
     try:
-        balance = Decimal(data["balance"]) if isinstance(data["balance"], str) else None
-        traffic, expires = data["traffic"], data["traffic_expiration_at"]
-    except (TypeError, KeyError, InvalidOperation) as exc:
-        raise TransportError(f"malformed answer: account/info data is {data!r}") from exc
-    if (
-        balance is None
-        or not balance.is_finite()
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in (traffic, expires))
-    ):
+        amount = Decimal(balance) if isinstance(balance, str) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or not _is_int(traffic) or not _is_int(expires):
         raise TransportError(f"malformed answer: account/info data is {data!r}")
     when = pd.NaT if expires == 0 else pd.Timestamp(expires, unit="s", tz="UTC")
-    return AccountInfo(balance=balance, traffic=traffic, traffic_expiration_at=when)
+    return AccountInfo(balance=amount, traffic=traffic, traffic_expiration_at=when)
+
+
+_ACCOUNT_FIELDS = ("balance", "traffic", "traffic_expiration_at")
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _fetch_detail(client: Client, slug: str) -> dict[str, Any]:
@@ -188,7 +190,7 @@ def _failed_row(slug: str, reason: str) -> dict[str, Any]:
 def _list_pages(
     client: Client, filters: dict[str, Any], max_runs: int | None, progress: bool
 ) -> list[dict[str, Any]]:
-    page_size = PAGE_SIZE if max_runs is None else min(PAGE_SIZE, max_runs)
+    page_size = MAX_PAGE_SIZE if max_runs is None else min(MAX_PAGE_SIZE, max_runs)
 
     def fetch_page(c: Client, page_index: int) -> tuple[int, list[dict[str, Any]]]:
         data = c.request("run/list", {**filters, "page_index": page_index, "page_size": page_size})

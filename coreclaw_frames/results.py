@@ -25,13 +25,11 @@ from coreclaw_frames.batch import (
     run_batch,
     validate_slugs,
 )
-from coreclaw_frames.client import Client
+from coreclaw_frames.client import MAX_PAGE_SIZE, Client
 from coreclaw_frames.errors import TransportError
 
-__all__ = ["RESULT_PAGE_SIZE", "fetch_results", "results_frame"]
+__all__ = ["fetch_results", "results_frame"]
 
-#: The largest page ``run/result/list`` serves.
-RESULT_PAGE_SIZE = 100
 KEY_COLUMN = "run_slug"
 ERROR_COLUMN = "fetch_error"
 #: Arrow types that have a pandas nullable counterpart.
@@ -107,7 +105,7 @@ def _fetch_run_results(client: Client, slug: str) -> tuple[Headers, Rows]:
     def page(index: int) -> tuple[int, Headers, Rows]:
         data = client.request(
             "run/result/list",
-            {"run_slug": slug, "page_index": index, "page_size": RESULT_PAGE_SIZE},
+            {"run_slug": slug, "page_index": index, "page_size": MAX_PAGE_SIZE},
         )
         if (
             not isinstance(data, dict)
@@ -122,7 +120,7 @@ def _fetch_run_results(client: Client, slug: str) -> tuple[Headers, Rows]:
         return data["count"], headers, data["list"]
 
     count, headers, rows = page(1)
-    for index in range(2, math.ceil(count / RESULT_PAGE_SIZE) + 1):
+    for index in range(2, math.ceil(count / MAX_PAGE_SIZE) + 1):
         rows.extend(page(index)[2])
     if len(rows) != count:
         raise TransportError(f"incomplete results: the run has {count} rows, {len(rows)} arrived")

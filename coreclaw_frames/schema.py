@@ -73,7 +73,7 @@ class Column:
 
 _STATUS_ARROW_TYPE = pa.dictionary(pa.int8(), pa.string(), ordered=True)
 
-#: The run frame, in column order. The README's column table is generated from this.
+#: The run frame, in column order. The README's column table must match it (a test checks).
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("slug", pa.string(), STRING_DTYPE, "Run slug (26-character ULID), as requested."),
     Column(

@@ -1,6 +1,10 @@
 """Shared fixtures: one sandbox server for the whole test run; no figure outlives a test."""
 
+import http.server
+import json
+import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import matplotlib
 import pytest
@@ -9,6 +13,7 @@ matplotlib.use("Agg")  # no display on test machines; set before pyplot is impor
 
 import matplotlib.pyplot as plt
 
+import coreclaw_frames as ccf
 from coreclaw_frames.sandbox import SandboxServer, serve
 
 
@@ -27,3 +32,48 @@ def _close_figures() -> Iterator[None]:
     """Close every matplotlib figure a test opened."""
     yield
     plt.close("all")
+
+
+class _Canned(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with HTTP 200 and the class's ``body``."""
+
+    body: ClassVar[bytes] = b""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def canned():
+    """``canned(data)``: a client of a server whose every answer is a success with ``data``."""
+    servers, clients = [], []
+
+    def start(data):
+        handler = type(
+            "Handler",
+            (_Canned,),
+            {"body": json.dumps({"code": 0, "message": "success", "data": data}).encode()},
+        )
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        clients.append(
+            ccf.Client(
+                api_key="k", base_url=f"http://127.0.0.1:{server.server_port}", max_retries=0
+            )
+        )
+        return clients[-1]
+
+    yield start
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.shutdown()
+        server.server_close()

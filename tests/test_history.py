@@ -122,3 +122,36 @@ def test_account_info_is_exact(sandbox, client):
         sandbox.account.traffic_expiration_at, unit="s", tz="UTC"
     )
     assert str(info.traffic_expiration_at.tz) == "UTC"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        {"balance": 12.5, "traffic": 1, "traffic_expiration_at": 2},  # a float, not a string
+        {"balance": "abc", "traffic": 1, "traffic_expiration_at": 2},
+        {"balance": "NaN", "traffic": 1, "traffic_expiration_at": 2},
+        {"balance": "1.5", "traffic": "1", "traffic_expiration_at": 2},
+        {"balance": "1.5", "traffic": 1},
+    ],
+)
+def test_malformed_account_info_is_an_error(canned, data):
+    with pytest.raises(ccf.TransportError, match="malformed answer: account/info"):
+        ccf.account_info(client=canned(data))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, {"count": 1}, {"count": "1", "list": []}, {"count": 1, "list": [{"no": "slug"}]}],
+)
+def test_malformed_run_list_is_an_error(canned, data):
+    with pytest.raises(ccf.TransportError, match="malformed answer: run/list page 1"):
+        ccf.list_runs(client=canned(data), progress=False)
+
+
+@pytest.mark.parametrize("data", [None, ["x"], {"slug": "01KSFDS8XWTJME33C08XMCR6B8"}])
+def test_malformed_run_detail_becomes_fetch_error(canned, data):
+    slug = "01KSFDS8XWTJME33C08XMCR6B9"
+    df = ccf.fetch_runs([slug], client=canned(data), errors="coerce", progress=False)
+    assert df.loc[0, "fetch_error"].startswith("malformed answer")

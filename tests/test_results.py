@@ -159,3 +159,13 @@ def test_results_frame_types_and_mixed_columns():
 def test_empty_results_frame():
     df = results_frame([])
     assert list(df.columns) == ["run_slug", "fetch_error"] and len(df) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, {"count": 1}, {"count": 1, "list": ["x"]}, {"count": 2, "list": [{"a": 1}]}],
+)
+def test_malformed_or_short_results_are_reported(canned, data):
+    df = ccf.fetch_results([SLUG], client=canned(data), errors="coerce", progress=False)
+    assert list(df["run_slug"]) == [SLUG]
+    assert df.loc[0, "fetch_error"].startswith(("malformed answer", "incomplete results"))
