@@ -158,11 +158,13 @@ def run_batch(
                 on_result(key, outcome)
             bar.update(1)
     except BaseException:
+        # Ctrl-C or a bad key: return at once; requests already in flight end on their own.
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
     return outcomes
 
 

@@ -354,3 +354,21 @@ def test_one_client_serves_concurrent_batches(sandbox, client):
     for i in range(3):
         assert list(results[i]["slug"]) == [r["slug"] for r in runs[i * 100 : (i + 1) * 100]]
         assert results[i]["fetch_error"].isna().all()
+
+
+def test_interrupt_returns_at_once_without_waiting_for_requests_in_flight(monkeypatch):
+    with serve(runs=50, latency=2.0) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_workers=4) as client:
+            import coreclaw_frames.batch as batch
+
+            def interrupt(*args, **kwargs):
+                time.sleep(0.2)  # the first requests are in flight, waiting on the latency
+                raise KeyboardInterrupt
+
+            monkeypatch.setattr(batch, "as_completed", interrupt)
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                ccf.fetch_runs(slugs, client=client, progress=False)
+            assert time.monotonic() - started < 1.5
+        assert srv.counters.total <= 4  # nothing queued was sent after the interrupt
