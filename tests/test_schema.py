@@ -156,3 +156,8 @@ def test_usage_strings_survive_exactly_and_sum_exactly(strings):
     df = records_to_frame(records)
     assert [Decimal(s) for s in strings] == list(df["usage"])
     assert df["usage"].sum() == sum(Decimal(s) for s in strings)
+
+
+def test_an_unseen_origin_is_kept_as_is():
+    df = records_to_frame([{**RECORD, "origin": "openapi"}, {**RECORD, "origin": "schedule"}])
+    assert list(df["origin"]) == ["openapi", "schedule"]
