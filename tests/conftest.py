@@ -35,13 +35,14 @@ def _close_figures() -> Iterator[None]:
 
 
 class _Canned(http.server.BaseHTTPRequestHandler):
-    """Answers every POST with HTTP 200 and the class's ``body``."""
+    """Answers every POST with the class's ``status`` and ``body``."""
 
+    status: ClassVar[int] = 200
     body: ClassVar[bytes] = b""
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
+        self.send_response(self.status)
         self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
         self.wfile.write(self.body)
@@ -52,15 +53,14 @@ class _Canned(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def canned():
-    """``canned(data)``: a client of a server whose every answer is a success with ``data``."""
+    """``canned(data)``: a client of a server whose every answer is a success with ``data``;
+    ``canned(body=..., status=...)``: one whose every answer is that raw HTTP answer."""
     servers, clients = [], []
 
-    def start(data):
-        handler = type(
-            "Handler",
-            (_Canned,),
-            {"body": json.dumps({"code": 0, "message": "success", "data": data}).encode()},
-        )
+    def start(data=None, *, body=None, status=200):
+        if body is None:
+            body = json.dumps({"code": 0, "message": "success", "data": data}).encode()
+        handler = type("Handler", (_Canned,), {"body": body, "status": status})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

@@ -372,3 +372,11 @@ def test_interrupt_returns_at_once_without_waiting_for_requests_in_flight(monkey
                 ccf.fetch_runs(slugs, client=client, progress=False)
             assert time.monotonic() - started < 1.5
         assert srv.counters.total <= 4  # nothing queued was sent after the interrupt
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_http_401_and_403_stop_the_batch(canned, status):
+    client = canned(body=b"<html><body>Forbidden</body></html>", status=status)
+    slugs = ["01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6B8"]
+    with pytest.raises(ccf.AuthenticationError, match=f"HTTP {status}"):
+        ccf.fetch_runs(slugs, client=client, progress=False)
