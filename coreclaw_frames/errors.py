@@ -127,8 +127,7 @@ class RetriesExhaustedError(CoreClawError):
     """
 
     def __init__(self, last_error: CoreClawError, attempts: int) -> None:
-        reason = last_error.reason if isinstance(last_error, APIError) else last_error.message
-        super().__init__(f"{reason} after {attempts} attempts", code=last_error.code)
+        super().__init__(f"{describe(last_error)} after {attempts} attempts", code=last_error.code)
         self.last_error = last_error
         self.attempts = attempts
 

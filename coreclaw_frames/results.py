@@ -93,11 +93,10 @@ def results_frame(runs: Iterable[tuple[str, tuple[Headers, Rows] | str]]) -> pd.
     seen.pop(KEY_COLUMN, None)
     seen.pop(ERROR_COLUMN, None)
     order = [KEY_COLUMN, *_column_order(list(declared), list(seen)), ERROR_COLUMN]
-    columns = {
-        name: _strings(values) if name in (KEY_COLUMN, ERROR_COLUMN) else _typed(values)
-        for name in order
-        for values in ([r.get(name) for r in records],)
-    }
+    columns = {}
+    for name in order:
+        values = [r.get(name) for r in records]
+        columns[name] = _strings(values) if name in (KEY_COLUMN, ERROR_COLUMN) else _typed(values)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
 
 

@@ -89,19 +89,32 @@ def test_corrupt_cache_file_gives_warning_and_refetch(tmp_path):
     assert any(p.name.startswith(f"{CACHE_FILE}.unreadable-") for p in tmp_path.iterdir())
 
 
-def test_damaged_entry_is_refetched_not_trusted(tmp_path):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        # not JSON; a record of another run
+        lambda account, slugs: {
+            0: "{broken",
+            2: json.dumps({**account.run(slugs[2]), "slug": slugs[3]}),
+        },
+        # valid JSON once joined with its neighbours, so it must not shift onto other slugs
+        lambda account, slugs: {1: "[1", 2: "2]"},
+    ],
+    ids=["broken-or-foreign", "shifting"],
+)
+def test_damaged_entry_is_refetched_not_trusted(tmp_path, damage):
     with serve(runs=30) as srv:
         slugs = finished(srv.account.runs)[:5]
+        damaged = damage(srv.account, slugs)
         with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
             first = ccf.fetch_runs(slugs, client=client, progress=False)
             with sqlite3.connect(tmp_path / CACHE_FILE) as db:
-                db.execute("UPDATE runs SET record = '{broken' WHERE slug = ?", (slugs[0],))
-                other = json.dumps({**srv.account.run(slugs[2]), "slug": slugs[3]})
-                db.execute("UPDATE runs SET record = ? WHERE slug = ?", (other, slugs[2]))
+                for i, text in damaged.items():
+                    db.execute("UPDATE runs SET record = ? WHERE slug = ?", (text, slugs[i]))
             srv.reset_counters()
             with pytest.warns(ccf.CacheWarning, match="damaged"):
                 again = ccf.fetch_runs(slugs, client=client, progress=False)
-        assert set(srv.counters.requests_by_slug) == {slugs[0], slugs[2]}
+        assert set(srv.counters.requests_by_slug) == {slugs[i] for i in damaged}
     pd.testing.assert_frame_equal(
         first.drop(columns="fetched_at"), again.drop(columns="fetched_at")
     )
@@ -174,23 +187,6 @@ def test_two_processes_share_one_cache(tmp_path):
         with sqlite3.connect(tmp_path / CACHE_FILE) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert cached_slugs(tmp_path) == set(finished(srv.account.runs))
-
-
-def test_damaged_entries_cannot_shift_onto_other_slugs(tmp_path):
-    with serve(runs=30) as srv:
-        slugs = finished(srv.account.runs)[:4]
-        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
-            first = ccf.fetch_runs(slugs, client=client, progress=False)
-            with sqlite3.connect(tmp_path / CACHE_FILE) as db:  # valid JSON once joined
-                db.execute("UPDATE runs SET record = '[1' WHERE slug = ?", (slugs[1],))
-                db.execute("UPDATE runs SET record = '2]' WHERE slug = ?", (slugs[2],))
-            srv.reset_counters()
-            with pytest.warns(ccf.CacheWarning, match="damaged"):
-                again = ccf.fetch_runs(slugs, client=client, progress=False)
-        assert set(srv.counters.requests_by_slug) == {slugs[1], slugs[2]}
-    pd.testing.assert_frame_equal(
-        first.drop(columns="fetched_at"), again.drop(columns="fetched_at")
-    )
 
 
 def test_cache_dir_that_is_a_file_warns_and_fetches(tmp_path):
