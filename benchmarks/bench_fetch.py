@@ -1,7 +1,9 @@
 """fetch_runs against the sandbox: concurrency speed-up, rate-limit pacing, frame building.
 
 Run: ``.venv/bin/python benchmarks/bench_fetch.py`` (or ``make bench``). Every figure is a ratio
-against a baseline measured in the same run, so a busy machine moves both sides.
+against a baseline measured in the same run, so a busy machine moves both sides. The fetch
+figures are measured for both API versions; v1's baseline is the official SDK, v2's the same
+loop written with httpx (the SDK's HTTP library), since the SDK speaks only v1.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import random
 import sys
 from pathlib import Path
 
+import httpx
 import pandas as pd
 from coreclaw import CoreClawClient
 
@@ -18,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import report, sandbox_process, timed
 
 import coreclaw_frames as ccf
-from coreclaw_frames.sandbox import build_account, serve
+from coreclaw_frames.api.v2 import V2
+from coreclaw_frames.sandbox import build_account, serve, v2_run_record
 from coreclaw_frames.schema import records_to_frame
 
 LATENCY = 0.050
@@ -28,40 +32,54 @@ RATE_RUNS = 400
 FRAME_RECORDS = 1_000_000
 
 
-def sequential_loop(url: str, key: str, slugs: list[str]) -> pd.DataFrame:
-    """What users do today: one SDK call after another, dicts pasted into a DataFrame."""
-    with CoreClawClient(api_key=key, base_url=url) as sdk:
-        return pd.DataFrame([sdk.post("run/detail", {"run_slug": s}) for s in slugs])
+def sequential_loop(url: str, key: str, slugs: list[str], api_version: str) -> pd.DataFrame:
+    """What users do today: one call after another, dicts pasted into a DataFrame."""
+    if api_version == "v1":
+        with CoreClawClient(api_key=key, base_url=url) as sdk:
+            return pd.DataFrame([sdk.post("run/detail", {"run_slug": s}) for s in slugs])
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=f"{url}/api/v2", headers=headers) as http:
+        return pd.DataFrame([http.get(f"/worker-runs/{s}").json()["data"] for s in slugs])
 
 
-def bench_speedup() -> None:
+def bench_speedup(api_version: str) -> None:
     slugs = [r["slug"] for r in build_account(seed=0, runs=SPEEDUP_RUNS).runs]
     with sandbox_process("--runs", str(SPEEDUP_RUNS), "--latency", str(LATENCY)) as (url, key):
-        loop_time, _ = timed(lambda: sequential_loop(url, key, slugs))
-        with ccf.Client(api_key=key, base_url=url, max_workers=16) as client:
+        loop_time, _ = timed(lambda: sequential_loop(url, key, slugs, api_version))
+        with ccf.Client(
+            api_key=key, base_url=url, api_version=api_version, max_workers=16
+        ) as client:
             ours, df = timed(lambda: ccf.fetch_runs(slugs, client=client, progress=False), repeat=3)
     assert df["fetch_error"].isna().all()
     print(
-        f"# {SPEEDUP_RUNS} runs at {LATENCY * 1000:.0f} ms latency: sequential SDK loop "
-        f"{loop_time:.2f}s, fetch_runs(max_workers=16) {ours:.2f}s"
+        f"# API {api_version}, {SPEEDUP_RUNS} runs at {LATENCY * 1000:.0f} ms latency: "
+        f"sequential loop {loop_time:.2f}s, fetch_runs(max_workers=16) {ours:.2f}s"
     )
-    report("speed-up over a sequential loop (x)", loop_time / ours, ">= 14", loop_time / ours >= 14)
+    report(
+        f"{api_version}: speed-up over a sequential loop (x)",
+        loop_time / ours,
+        ">= 14",
+        loop_time / ours >= 14,
+    )
 
 
-def bench_rate_limit() -> None:
+def bench_rate_limit(api_version: str) -> None:
     with serve(runs=RATE_RUNS, rate_limit=RATE) as srv:
         slugs = [r["slug"] for r in srv.account.runs]
-        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_workers=16) as client:
+        with ccf.Client(
+            api_key=srv.api_key, base_url=srv.url, api_version=api_version, max_workers=16
+        ) as client:
             elapsed, df = timed(lambda: ccf.fetch_runs(slugs, client=client, progress=False))
         rejected = srv.counters.rejected
     floor = RATE_RUNS / RATE
     lost = int(df["fetch_error"].notna().sum()) + RATE_RUNS - len(df)
     print(
-        f"# {RATE_RUNS} runs, server limit {RATE:.0f} req/s: {elapsed:.2f}s, floor N/R "
-        f"{floor:.2f}s, {rejected} requests rejected by the server, {lost} runs lost"
+        f"# API {api_version}, {RATE_RUNS} runs, server limit {RATE:.0f} req/s: "
+        f"{elapsed:.2f}s, floor N/R {floor:.2f}s, {rejected} requests rejected by the server, "
+        f"{lost} runs lost"
     )
     report(
-        "time / (N/R) under a server rate limit",
+        f"{api_version}: time / (N/R) under a server rate limit",
         elapsed / floor,
         "<= 1.2",
         elapsed / floor <= 1.2 and lost == 0,
@@ -71,7 +89,8 @@ def bench_rate_limit() -> None:
 def bench_frame_build() -> None:
     account = build_account(seed=1, runs=20_000)
     rng = random.Random(0)
-    records = [dict(rng.choice(account.runs)) for _ in range(FRAME_RECORDS)]
+    wire = [v2_run_record(account, r) for r in account.runs]
+    records = [V2.canonical_run(rng.choice(wire)) for _ in range(FRAME_RECORDS)]
     bare, _ = timed(lambda: pd.DataFrame(records), repeat=2)
     typed, df = timed(lambda: records_to_frame(records), repeat=2)
     per_run = df.memory_usage(deep=True).sum() / len(df)
@@ -88,6 +107,7 @@ def bench_frame_build() -> None:
 
 
 if __name__ == "__main__":
-    bench_speedup()
-    bench_rate_limit()
+    for version in ("v1", "v2"):
+        bench_speedup(version)
+        bench_rate_limit(version)
     bench_frame_build()

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import report, timed
 
 from coreclaw_frames.parquet import COMPRESSION, read_parquet, to_parquet
-from coreclaw_frames.sandbox import build_account
-from coreclaw_frames.schema import records_to_frame, run_arrow_schema
+from coreclaw_frames.sandbox import build_account, run_frame
+from coreclaw_frames.schema import run_arrow_schema
 
 RUNS = 1_000_000
 SOURCE_RUNS = 20_000
@@ -31,7 +31,8 @@ REPEAT = 3
 def build_frame():
     account = build_account(seed=1, runs=SOURCE_RUNS)
     rng = random.Random(0)
-    return records_to_frame([dict(rng.choice(account.runs)) for _ in range(RUNS)])
+    sample = run_frame(account).sample(RUNS, replace=True, random_state=rng.randrange(2**32))
+    return sample.reset_index(drop=True)
 
 
 def bench_round_trip(df, directory: Path) -> None:

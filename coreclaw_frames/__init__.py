@@ -10,8 +10,8 @@ CoreClaw-compatible server to try everything without an account.
 import importlib.metadata as _metadata
 
 from coreclaw_frames import accessor as _accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames.api import Client
 from coreclaw_frames.cache import CacheWarning
-from coreclaw_frames.client import Client
 from coreclaw_frames.errors import (
     APIError,
     AuthenticationError,
@@ -25,11 +25,11 @@ from coreclaw_frames.errors import (
     ServerError,
     TransportError,
 )
-from coreclaw_frames.fetch import AccountInfo, account_info, fetch_runs, list_runs
 from coreclaw_frames.parquet import read_parquet, to_parquet
 from coreclaw_frames.plots import plot_cost, plot_cost_over_time, plot_duration
 from coreclaw_frames.report import cost_report
 from coreclaw_frames.results import fetch_results
+from coreclaw_frames.runs import AccountInfo, account_info, fetch_runs, list_runs
 from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION
 
 try:

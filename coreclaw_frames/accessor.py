@@ -33,11 +33,10 @@ class CoreClawAccessor:
 
     Examples
     --------
-    >>> from coreclaw_frames.sandbox.account import build_account
-    >>> from coreclaw_frames.schema import records_to_frame
-    >>> df = records_to_frame(build_account(seed=0, runs=300).runs)
+    >>> from coreclaw_frames.sandbox import build_account, run_frame
+    >>> df = run_frame(build_account(seed=0, runs=300), api_version="v1")
     >>> list(df.coreclaw.summary(by="status").index)
-    ['ready', 'running', 'succeeded', 'failed', 'aborted']
+    ['ready', 'running', 'succeeded', 'failed', 'aborting', 'aborted']
     """
 
     def __init__(self, pandas_obj: pd.DataFrame) -> None:

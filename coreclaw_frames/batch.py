@@ -16,13 +16,13 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coreclaw_frames.client import Client
+from coreclaw_frames.api import Client
 from coreclaw_frames.errors import AuthenticationError, BatchFetchError, CoreClawError, describe
 
 __all__ = [
+    "SLUG_PATTERN",
     "check_errors_mode",
     "check_progress",
-    "check_slug",
     "client_or_default",
     "finish",
     "run_batch",
@@ -74,22 +74,6 @@ def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
             + _quote(f"[{i}] {v!r}{' (empty)' if not v.strip() else ''}" for i, v in invalid)
         )
     return list(dict.fromkeys(values))
-
-
-def check_slug(value: Any, *, name: str) -> str:
-    """``value`` if it is one run or worker slug (a ULID); otherwise a ``TypeError``/``ValueError``.
-
-    >>> check_slug("01KPD6M5YVHWCNQCRK32BD02TP", name="scraper_slug")
-    '01KPD6M5YVHWCNQCRK32BD02TP'
-    """
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a slug string, got {value!r} ({type(value).__name__})")
-    if not SLUG_PATTERN.fullmatch(value):
-        raise ValueError(
-            f"{name} must be a 26-character Crockford base32 ULID such as {SLUG_EXAMPLE!r}, "
-            f"got {value!r}"
-        )
-    return value
 
 
 def check_errors_mode(errors: Any) -> None:

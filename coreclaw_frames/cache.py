@@ -1,10 +1,11 @@
 """Finished runs on disk, so re-running a notebook does not fetch them again.
 
-Runs in a final status (succeeded, failed, aborted) never change, so their records can be
-kept. The cache is one SQLite database (``runs.sqlite3`` in ``cache_dir``), holding each run's
-raw API record as JSON beside the time it was fetched. SQLite gives us atomic commits (an
-interrupted batch keeps every committed row) and safe sharing between processes. Records are
-stored raw and typed by the same parser as fresh ones, so a cached row equals a fetched one.
+Finished runs (see :func:`coreclaw_frames.api.is_final`) never change, so their records can
+be kept. The cache is one SQLite database (``runs.sqlite3`` in ``cache_dir``), holding each
+run's canonical record as JSON beside the time it was fetched, keyed by the API's base URL, the
+API version and the slug: two accounts or two versions never mix. SQLite gives us atomic
+commits (an interrupted batch keeps every committed row) and safe sharing between processes.
+Records are typed by the same parser as fresh ones, so a cached row equals a fetched one.
 
 What is never stored: the API key, or any run that can still change. A cache that cannot be
 read gives a :class:`CacheWarning` and is set aside; its runs are fetched again.
@@ -22,13 +23,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from coreclaw_frames.api import is_final
+
 __all__ = ["CACHE_FILE", "CacheWarning", "RunCache", "open_cache"]
 
 CACHE_FILE = "runs.sqlite3"
-#: Bumped when the table layout changes; an older or newer file is set aside, not misread.
-CACHE_FORMAT = 1
-#: API status codes (and labels) of runs that never change again.
-FINAL_STATUSES = frozenset({3, 4, 5, "succeeded", "failed", "aborted"})
+#: Bumped when the table layout changes; a newer file is set aside, not misread, and an older
+#: one's entries are dropped (format 1 held v1 records without their base URL).
+CACHE_FORMAT = 2
 #: Seconds a process waits for another one's write to finish.
 BUSY_TIMEOUT = 30.0
 #: Rows buffered before a commit, and the longest a fetched row waits to be committed.
@@ -45,13 +47,16 @@ class CacheWarning(UserWarning):
 class RunCache:
     """Finished run records in one SQLite file. Use :func:`open_cache`, not this directly.
 
-    >>> with open_cache("~/.cache/coreclaw") as cache:  # doctest: +SKIP
+    >>> with open_cache(DIRECTORY, base_url=URL, api_version="v2") as cache:  # doctest: +SKIP
     ...     cache.load(["01KSFDS8XWTJME33C08XMCR6B9"])
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, base_url: str, api_version: str
+    ) -> None:
         self.path = Path(directory).expanduser() / CACHE_FILE
-        self._pending: list[tuple[str, int, str]] = []
+        self._namespace = (base_url, api_version)
+        self._pending: list[tuple[str, str, str, int, str]] = []
         self._last_flush = time.monotonic()
         self._db: sqlite3.Connection | None = None
         self._connect()
@@ -81,14 +86,18 @@ class RunCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version == 0:
+            if version > CACHE_FORMAT:
+                raise sqlite3.DatabaseError(f"cache format {version}, expected {CACHE_FORMAT}")
+            if version < CACHE_FORMAT:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DROP TABLE IF EXISTS runs")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS runs ("
-                    " slug TEXT PRIMARY KEY, fetched_at_us INTEGER NOT NULL, record TEXT NOT NULL)"
+                    "CREATE TABLE runs (base_url TEXT NOT NULL, api_version TEXT NOT NULL,"
+                    " slug TEXT NOT NULL, fetched_at_us INTEGER NOT NULL, record TEXT NOT NULL,"
+                    " PRIMARY KEY (base_url, api_version, slug))"
                 )
                 db.execute(f"PRAGMA user_version={CACHE_FORMAT}")
-            elif version != CACHE_FORMAT:
-                raise sqlite3.DatabaseError(f"cache format {version}, expected {CACHE_FORMAT}")
+                db.execute("COMMIT")
             db.execute("SELECT count(*) FROM runs").fetchone()
         except BaseException:
             db.close()
@@ -119,7 +128,9 @@ class RunCache:
                 chunk = wanted[start : start + QUERY_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT slug, fetched_at_us, record FROM runs WHERE slug IN ({marks})", chunk
+                    "SELECT slug, fetched_at_us, record FROM runs"
+                    f" WHERE base_url = ? AND api_version = ? AND slug IN ({marks})",
+                    (*self._namespace, *chunk),
                 ).fetchall()
                 for (slug, fetched_at_us, _), record in zip(rows, _decode(rows), strict=True):
                     if record is not None:
@@ -132,13 +143,13 @@ class RunCache:
         return found
 
     def offer(self, record: Mapping[str, Any]) -> None:
-        """Keep ``record`` if its run is finished; commits in batches (see ``FLUSH_ROWS``)."""
-        if self._db is None or record.get("status") not in FINAL_STATUSES:
+        """Keep ``record`` (canonical) if its run is finished; commits in batches (see
+        ``FLUSH_ROWS``)."""
+        if self._db is None or not is_final(record):
             return
         stored = {k: v for k, v in record.items() if k != "fetched_at"}
-        self._pending.append(
-            (record["slug"], int(record["fetched_at"]), json.dumps(stored, separators=(",", ":")))
-        )
+        text = json.dumps(stored, separators=(",", ":"))
+        self._pending.append((*self._namespace, record["slug"], int(record["fetched_at"]), text))
         if len(self._pending) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
@@ -151,7 +162,8 @@ class RunCache:
         try:
             with self._transaction():
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO runs (slug, fetched_at_us, record) VALUES (?, ?, ?)",
+                    "INSERT OR REPLACE INTO runs (base_url, api_version, slug, fetched_at_us,"
+                    " record) VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
         except sqlite3.DatabaseError as exc:
@@ -226,10 +238,16 @@ class _NoCache:
 
 
 @contextlib.contextmanager
-def open_cache(directory: str | os.PathLike[str] | None) -> Iterator[RunCache | _NoCache]:
-    """The run cache in ``directory`` (``None``: a cache that keeps nothing); closed on exit,
-    committing what it was offered even if the batch was interrupted."""
-    cache: RunCache | _NoCache = _NoCache() if directory is None else RunCache(directory)
+def open_cache(
+    directory: str | os.PathLike[str] | None, *, base_url: str, api_version: str
+) -> Iterator[RunCache | _NoCache]:
+    """The run cache in ``directory`` for one API (``None``: a cache that keeps nothing);
+    closed on exit, committing what it was offered even if the batch was interrupted."""
+    cache: RunCache | _NoCache = (
+        _NoCache()
+        if directory is None
+        else RunCache(directory, base_url=base_url, api_version=api_version)
+    )
     try:
         yield cache
     finally:

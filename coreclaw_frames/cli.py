@@ -5,7 +5,7 @@ One subcommand per task, each a small `_cmd_<name>(args) -> int` function regist
 
     coreclaw-frames sandbox --port 8765 [--seed N] [--runs N] [--latency S]
                             [--fault-rate F] [--rate-limit R]
-    coreclaw-frames demo [--data-dir data] [--report reports/cost_report.html]
+    coreclaw-frames demo [--data-dir data] [--report reports/cost_report.html] [--api-version V]
     coreclaw-frames report runs.parquet -o report.html
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from coreclaw_frames.api.client import API_VERSION_ENV, API_VERSIONS, DEFAULT_API_VERSION
 from coreclaw_frames.sandbox import DEFAULT_RUNS, SandboxServer
 
 __all__ = ["build_parser", "main"]
@@ -29,6 +30,8 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 _IDLE_SECONDS = 3600.0
 DEMO_PARQUET = "demo_runs.parquet"
+#: How many months of the sandbox account's Run History the demo lists.
+DEMO_MONTHS = 7
 DEMO_TABLE_COLUMNS = [
     "runs",
     "succeeded",
@@ -77,8 +80,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     with serve(seed=args.seed, runs=args.runs) as srv:
         print(f"Sandbox serving {args.runs} runs at {srv.url}", flush=True)
-        with ccf.Client(api_key=srv.api_key, base_url=srv.url, max_workers=16) as client:
-            listed = ccf.list_runs(client=client)
+        # The synthetic account's history covers the half year before its clock.
+        since = pd.Timestamp(srv.account.now, unit="s") - pd.DateOffset(months=DEMO_MONTHS)
+        with ccf.Client(
+            api_key=srv.api_key,
+            base_url=srv.url,
+            api_version=args.api_version,
+            max_workers=16,
+        ) as client:
+            listed = ccf.list_runs(since=since.replace(day=1).normalize(), client=client)
             print(f"Run History lists {len(listed)} runs; fetching their details", flush=True)
             runs = ccf.fetch_runs(listed["slug"], client=client)
     data_dir = Path(args.data_dir)
@@ -115,6 +125,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_api_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-version",
+        choices=API_VERSIONS,
+        default=None,
+        help=f"CoreClaw API version (default: ${API_VERSION_ENV}, then {DEFAULT_API_VERSION})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand.
 
@@ -131,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser(
         "sandbox",
         help="serve a local CoreClaw-compatible API with a synthetic account",
-        description="Serve the CoreClaw-v1-compatible sandbox on loopback until Ctrl-C.",
+        description="Serve the CoreClaw-compatible sandbox (API v1 and v2) on loopback until "
+        "Ctrl-C.",
     )
     sandbox.add_argument(
         "--port", type=int, default=DEFAULT_SANDBOX_PORT, help="TCP port (0: any free port)"
@@ -165,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", default="reports/cost_report.html", help="the report's path")
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic account")
     demo.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="runs in the account")
+    _add_api_version(demo)
     demo.set_defaults(handler=_cmd_demo)
 
     report = commands.add_parser(

@@ -1,20 +1,21 @@
-"""Every error coreclaw-frames raises, and the map from CoreClaw answers to them.
+"""Every error coreclaw-frames raises.
 
 One root, so ``except ccf.CoreClawError`` catches everything we raise::
 
     CoreClawError                 .code and .message where the API gave them
     ├── TransportError            no usable answer: connection, timeout, non-JSON body   (retried)
-    ├── APIError                  the server answered with an error (HTTP status or envelope code)
+    ├── APIError                  the server answered with an error; .http_status, .request_id
     │   ├── AuthenticationError   bad, expired or missing key, disabled user: stops the batch
-    │   ├── RateLimitError        HTTP 429 / code 4290                                   (retried)
-    │   ├── ServerError           HTTP 5xx / code 5000                                   (retried)
-    │   ├── NotFoundError         4040, 50001, 60001, 70001
-    │   └── InvalidRequestError   4000 and every other permanent code
+    │   ├── RateLimitError        "too many requests" (HTTP 429 and its codes)            (retried)
+    │   ├── ServerError           HTTP 5xx and the API's internal-error codes             (retried)
+    │   ├── NotFoundError         the run (worker, task, path) does not exist
+    │   └── InvalidRequestError   bad parameters and every other permanent code
     ├── RetriesExhaustedError     a retried error that never stopped failing
     ├── BatchFetchError           some slugs of a batch failed; carries the complete frame
     └── ParquetFormatError        a file read_parquet cannot take (also a ValueError)
 
-Third-party exceptions (``requests``) are translated into these in one place, the client's
+Which API code becomes which error is decided by each wire version (``coreclaw_frames.api.v1``
+and ``.v2``); third-party exceptions (``requests``) are translated in one place, the
 transport, with ``raise ... from exc``. No message ever contains the API key.
 """
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "AUTH_CODES",
     "APIError",
     "AuthenticationError",
     "BatchFetchError",
@@ -38,16 +38,8 @@ __all__ = [
     "RetriesExhaustedError",
     "ServerError",
     "TransportError",
-    "error_for_code",
-    "error_for_http_status",
+    "describe",
 ]
-
-#: Envelope codes that mean the key (or its user) is unusable: the whole batch stops.
-AUTH_CODES = frozenset({4010, 10001, 10002, 20001, 20002})
-RATE_LIMIT_CODE = 4290
-SERVER_ERROR_CODE = 5000
-NOT_FOUND_CODES = frozenset({4040, 50001, 60001, 70001})
-AUTH_HTTP_STATUSES = frozenset({401, 403})
 
 
 class CoreClawError(Exception):
@@ -73,20 +65,35 @@ class TransportError(CoreClawError):
 class APIError(CoreClawError):
     """The server answered, and the answer was an error.
 
-    ``http_status`` is the HTTP status of the answer (often 200: CoreClaw puts most errors in
-    the envelope's ``code``).
+    ``http_status`` is the HTTP status of the answer (often 200: CoreClaw puts many errors in
+    the envelope's ``code``); ``request_id`` the server's id for the request, when it sent
+    one (quote it to CoreClaw support).
     """
 
-    def __init__(self, message: str, *, code: int | None = None, http_status: int = 200) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int = 200,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.http_status = http_status
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return self.reason
 
     @property
     def reason(self) -> str:
-        """Short text for a ``fetch_error`` cell, e.g. ``"70001 Run record does not exist"``."""
-        if self.code is not None:
-            return f"{self.code} {self.message}"
-        return self.message
+        """Short text for a ``fetch_error`` cell, e.g. ``"70001 Run record does not exist"``.
+
+        >>> APIError("not found", code=11004, http_status=404, request_id="req-9").reason
+        '11004 not found (request_id req-9)'
+        """
+        text = self.message if self.code is None else f"{self.code} {self.message}"
+        return text if self.request_id is None else f"{text} (request_id {self.request_id})"
 
 
 class AuthenticationError(APIError):
@@ -102,14 +109,15 @@ class RateLimitError(APIError):
         *,
         code: int | None = None,
         http_status: int = 200,
+        request_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, code=code, http_status=http_status)
+        super().__init__(message, code=code, http_status=http_status, request_id=request_id)
         self.retry_after = retry_after
 
 
 class ServerError(APIError):
-    """The server failed (HTTP 5xx or code 5000); usually worth retrying."""
+    """The server failed (HTTP 5xx or an internal-error code); usually worth retrying."""
 
 
 class NotFoundError(APIError):
@@ -170,44 +178,6 @@ class BatchFetchError(CoreClawError):
 class ParquetFormatError(CoreClawError, ValueError):
     """A file or dataset that ``read_parquet`` cannot take: not one ``to_parquet`` wrote,
     written by a newer schema version, or not matching the frame to merge into it."""
-
-
-def error_for_code(code: int, message: str, *, http_status: int = 200) -> APIError:
-    """The error for an envelope ``code`` other than 0.
-
-    >>> error_for_code(70001, "Run record does not exist").reason
-    '70001 Run record does not exist'
-    """
-    cls: type[APIError]
-    if code in AUTH_CODES:
-        cls = AuthenticationError
-    elif code == RATE_LIMIT_CODE:
-        cls = RateLimitError
-    elif code == SERVER_ERROR_CODE:
-        cls = ServerError
-    elif code in NOT_FOUND_CODES:
-        cls = NotFoundError
-    else:
-        cls = InvalidRequestError
-    return cls(message, code=code, http_status=http_status)
-
-
-def error_for_http_status(status: int, *, retry_after: float | None = None) -> APIError:
-    """The error for an HTTP status that is not 2xx (the body is not trusted: gateways send HTML).
-
-    >>> type(error_for_http_status(503)).__name__
-    'ServerError'
-    """
-    message = f"HTTP {status}"
-    if status in AUTH_HTTP_STATUSES:
-        return AuthenticationError(message, http_status=status)
-    if status == 429:
-        return RateLimitError(message, http_status=status, retry_after=retry_after)
-    if status >= 500:
-        return ServerError(message, http_status=status)
-    if status == 404:
-        return NotFoundError(message, http_status=status)
-    return InvalidRequestError(message, http_status=status)
 
 
 def describe(error: Any) -> str:

@@ -46,6 +46,7 @@ from coreclaw_frames.schema import (
     RUN_COLUMNS,
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
+    is_status_dtype,
     run_arrow_schema,
     table_to_frame,
 )
@@ -426,7 +427,11 @@ def _frame_kind(df: pd.DataFrame) -> FrameKind:
         wrong = [
             f"{c.name} is {df[c.name].dtype}, expected {c.dtype}"
             for c in RUN_COLUMNS
-            if not _same_dtype(df[c.name].dtype, _RUN_DTYPES[c.name])
+            if not (
+                is_status_dtype(df[c.name].dtype)
+                if c.name == "status"
+                else _same_dtype(df[c.name].dtype, _RUN_DTYPES[c.name])
+            )
         ]
         if wrong:
             raise ValueError(

@@ -9,13 +9,13 @@ A column whose values share no type (say ints and strings) stays ``object``, val
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from coreclaw_frames.api import Client
 from coreclaw_frames.batch import (
     ErrorsMode,
     check_errors_mode,
@@ -25,8 +25,6 @@ from coreclaw_frames.batch import (
     run_batch,
     validate_slugs,
 )
-from coreclaw_frames.client import MAX_PAGE_SIZE, Client
-from coreclaw_frames.errors import TransportError
 
 __all__ = ["fetch_results", "results_frame"]
 
@@ -101,29 +99,7 @@ def results_frame(runs: Iterable[tuple[str, tuple[Headers, Rows] | str]]) -> pd.
 
 
 def _fetch_run_results(client: Client, slug: str) -> tuple[Headers, Rows]:
-    def page(index: int) -> tuple[int, Headers, Rows]:
-        data = client.request(
-            "run/result/list",
-            {"run_slug": slug, "page_index": index, "page_size": MAX_PAGE_SIZE},
-        )
-        if (
-            not isinstance(data, dict)
-            or not isinstance(data.get("count"), int)
-            or not isinstance(data.get("list"), list)
-            or not all(isinstance(row, dict) for row in data["list"])
-        ):
-            raise TransportError(f"malformed answer: run/result/list page {index}")
-        headers = [
-            h["key"] for h in data.get("headers") or [] if isinstance(h, dict) and "key" in h
-        ]
-        return data["count"], headers, data["list"]
-
-    count, headers, rows = page(1)
-    for index in range(2, math.ceil(count / MAX_PAGE_SIZE) + 1):
-        rows.extend(page(index)[2])
-    if len(rows) != count:
-        raise TransportError(f"incomplete results: the run has {count} rows, {len(rows)} arrived")
-    return headers, rows
+    return client.run_results(slug)
 
 
 def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

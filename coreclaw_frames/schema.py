@@ -11,7 +11,7 @@ exact and faster than ``pd.DataFrame(records)``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreclaw_frames.api.dialect import FINAL_STATUSES, STATUS_LABELS, is_final
+
 __all__ = [
+    "FINAL_STATUSES",
     "RUN_COLUMNS",
     "RUN_DTYPES",
     "SCHEMA_VERSION",
@@ -30,20 +33,22 @@ __all__ = [
     "USAGE_DTYPE",
     "Column",
     "empty_run_frame",
+    "is_final",
+    "is_status_dtype",
     "records_to_frame",
     "run_arrow_schema",
-    "status_code",
+    "status_dtype",
     "table_to_frame",
 ]
 
 #: Bumped whenever a column's name, type or meaning changes; stored in Parquet metadata
-#: under SCHEMA_VERSION_KEY.
-SCHEMA_VERSION = 1
+#: under SCHEMA_VERSION_KEY. Version 2: ``status`` gained ``aborting`` and keeps statuses no
+#: API version documents.
+SCHEMA_VERSION = 2
 SCHEMA_VERSION_KEY = b"coreclaw_frames.schema_version"
 
-#: Run statuses in lifecycle order; the API's integer codes are 1-based positions in it.
-STATUS_LABELS = ("ready", "running", "succeeded", "failed", "aborted")
-FINAL_STATUSES = frozenset({"succeeded", "failed", "aborted"})
+#: The status categories of every run frame, in lifecycle order (an API may send others: they
+#: are kept as further categories, after these).
 STATUS_DTYPE = pd.CategoricalDtype(list(STATUS_LABELS), ordered=True)
 
 #: ``usage`` is USD as a decimal string with up to 10 places in practice; 18 leaves room for
@@ -57,9 +62,6 @@ API_TIME_ARROW_TYPE = pa.timestamp("s", tz="UTC")
 FETCH_TIME_ARROW_TYPE = pa.timestamp("us", tz="UTC")
 DURATION_ARROW_TYPE = pa.duration("s")
 
-_STATUS_INDEX: dict[Any, int] = {code: code - 1 for code in range(1, len(STATUS_LABELS) + 1)}
-_STATUS_INDEX.update({label: i for i, label in enumerate(STATUS_LABELS)})
-
 
 @dataclass(frozen=True)
 class Column:
@@ -71,7 +73,7 @@ class Column:
     description: str
 
 
-_STATUS_ARROW_TYPE = pa.dictionary(pa.int8(), pa.string(), ordered=True)
+_STATUS_ARROW_TYPE = pa.dictionary(pa.int16(), pa.string(), ordered=True)
 
 #: The run frame, in column order. The README's column table must match it (a test checks).
 RUN_COLUMNS: tuple[Column, ...] = (
@@ -80,10 +82,11 @@ RUN_COLUMNS: tuple[Column, ...] = (
         "status",
         _STATUS_ARROW_TYPE,
         STATUS_DTYPE,
-        "Run status, ordered ready < running < succeeded < failed < aborted.",
+        "Run status, ordered ready < running < succeeded < failed < aborting < aborted; "
+        "other statuses the API sends are kept, after these.",
     ),
     Column("scraper_title", pa.string(), STRING_DTYPE, "Worker title."),
-    Column("scraper_slug", pa.string(), STRING_DTYPE, "Worker slug (ULID)."),
+    Column("scraper_slug", pa.string(), STRING_DTYPE, "Worker slug: a ULID, or owner~name on v2."),
     Column("version", pa.string(), STRING_DTYPE, "Worker version, e.g. v1.0.10."),
     Column("origin", pa.string(), STRING_DTYPE, "Where the run was started: api, web, ..."),
     Column("results", pa.int64(), INT_DTYPE, "Number of collected results."),
@@ -112,30 +115,35 @@ def run_arrow_schema() -> pa.Schema:
     return pa.schema(fields, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
 
-def status_code(status: int | str) -> int:
-    """The API's integer code for a status label or code; ``ValueError`` if there is none.
+def status_dtype(extra: Iterable[str] = ()) -> pd.CategoricalDtype:
+    """The status dtype: :data:`STATUS_LABELS`, then ``extra`` statuses (sorted) if any.
 
-    >>> status_code("succeeded")
-    3
+    >>> list(status_dtype(["paused"]).categories)[-2:]
+    ['aborted', 'paused']
     """
-    index = _STATUS_INDEX.get(status)
-    if index is None or isinstance(status, bool):
-        raise ValueError(
-            f"status must be one of {', '.join(STATUS_LABELS)} or an integer 1-5, got {status!r}"
-        )
-    return index + 1
+    unknown = sorted(set(extra) - set(STATUS_LABELS))
+    return STATUS_DTYPE if not unknown else pd.CategoricalDtype([*STATUS_LABELS, *unknown], True)
+
+
+def is_status_dtype(dtype: Any) -> bool:
+    """Whether ``dtype`` is a run frame's status dtype (the known labels, maybe more)."""
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        and bool(dtype.ordered)
+        and tuple(dtype.categories[: len(STATUS_LABELS)]) == STATUS_LABELS
+    )
 
 
 def records_to_frame(
     records: Sequence[Mapping[str, Any]], *, fetched_at: pd.Timestamp | None = None
 ) -> pd.DataFrame:
-    """Typed run frame from raw run records (as the API returns them).
+    """Typed run frame from canonical run records (see ``coreclaw_frames.api.dialect``).
 
     A record may also carry ``fetched_at`` (microseconds since the epoch) and ``fetch_error``;
     a record without ``fetched_at`` gets ``fetched_at`` (default: now). A value of the wrong
     type never crashes the batch: its cell becomes NA and the row's ``fetch_error`` names it.
 
-    >>> df = records_to_frame([{"slug": "01KSFDS8XWTJME33C08XMCR6B9", "status": 3,
+    >>> df = records_to_frame([{"slug": "01KSFDS8XWTJME33C08XMCR6B9", "status": "succeeded",
     ...                         "usage": "0.0217", "started_at": 0}])
     >>> df.loc[0, "usage"], df.loc[0, "status"], df.loc[0, "started_at"]
     (Decimal('0.021700000000000000'), 'succeeded', NaT)
@@ -146,7 +154,7 @@ def records_to_frame(
 def records_to_table(
     records: Sequence[Mapping[str, Any]], *, fetched_at: pd.Timestamp | None = None
 ) -> pa.Table:
-    """Typed Arrow table (see :func:`run_arrow_schema`) from raw run records."""
+    """Typed Arrow table (see :func:`run_arrow_schema`) from canonical run records."""
     default_fetched_us = _epoch_us(fetched_at)
     try:
         return _build_table(records, default_fetched_us)
@@ -192,9 +200,11 @@ def _zero_to_null(array: pa.Array) -> pa.Array:
 
 
 def _status_array(values: list[Any]) -> pa.Array:
-    indices = [_STATUS_INDEX[v] if v is not None else None for v in values]
+    labels = list(status_dtype(v for v in values if v is not None).categories)
+    index = {label: i for i, label in enumerate(labels)}
+    indices = [None if v is None else index[v] for v in values]
     return pa.DictionaryArray.from_arrays(
-        pa.array(indices, pa.int8()), pa.array(STATUS_LABELS, pa.string()), ordered=True
+        pa.array(indices, pa.int16()), pa.array(labels, pa.string()), ordered=True
     )
 
 
@@ -256,7 +266,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
         name: _valid_int
         for name in ("results", "traffic", "started_at", "finished_at", "duration", "fetched_at")
     },
-    "status": lambda v: v in _STATUS_INDEX and not isinstance(v, bool),
+    "status": lambda v: isinstance(v, str),
     "usage": _valid_usage,
     "fetch_error": lambda v: isinstance(v, str),
 }
@@ -299,11 +309,22 @@ def _ints_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
 
 
 def _status_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
-    if isinstance(array.type, pa.DictionaryType):
-        array = array.cast(pa.string())
-    indices = pc.index_in(array, value_set=pa.array(STATUS_LABELS, pa.string()))
-    codes = pc.fill_null(indices, -1).to_numpy(zero_copy_only=False).astype(np.int8)
-    return pd.Series(pd.Categorical.from_codes(codes, dtype=STATUS_DTYPE))
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    # Map each chunk's few dictionary labels to categories, then its indices through that map:
+    # no per-row string is ever built.
+    chunks = [chunk for chunk in array.chunks if len(chunk)]
+    labels = {label for chunk in chunks for label in chunk.dictionary.to_pylist()}
+    dtype = status_dtype(label for label in labels if label is not None)
+    position = {label: i for i, label in enumerate(dtype.categories)}
+    codes = [np.empty(0, np.int16)]
+    for chunk in chunks:
+        lookup = np.array(
+            [position.get(label, -1) for label in chunk.dictionary.to_pylist()] + [-1], np.int16
+        )
+        indices = pc.fill_null(chunk.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
+        codes.append(lookup[indices])
+    return pd.Series(pd.Categorical.from_codes(np.concatenate(codes), dtype=dtype))
 
 
 def _arrow_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:

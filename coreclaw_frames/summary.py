@@ -442,10 +442,15 @@ def _empty_summary(index: pd.Index) -> pd.DataFrame:
     )
 
 
-def _status_flags(status: pd.Series) -> pd.DataFrame:
-    """One 0/1 column per final status, NA status counting as none of them."""
+def _status_flags(runs: pd.DataFrame) -> pd.DataFrame:
+    """One 0/1 column per final status, NA status counting as none of them. An abort that
+    has ended is aborted whether the API calls it ``aborted`` or ``aborting``."""
+    status = runs["status"]
+    ended_abort = (status == "aborting") & runs["duration"].notna()
+    flags = {name: status == name for name in FINISHED_STATUSES}
+    flags["aborted"] = flags["aborted"] | ended_abort
     return pd.DataFrame(
-        {name: (status == name).fillna(False).astype("int64") for name in FINISHED_STATUSES},
+        {name: flag.fillna(False).astype("int64") for name, flag in flags.items()},
         index=status.index,
     )
 
@@ -476,12 +481,11 @@ def summary(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -> pd.D
 
     Examples
     --------
-    >>> from coreclaw_frames.sandbox.account import build_account
-    >>> from coreclaw_frames.schema import records_to_frame
-    >>> df = records_to_frame(build_account(seed=0, runs=300).runs)
+    >>> from coreclaw_frames.sandbox import build_account, run_frame
+    >>> df = run_frame(build_account(seed=0, runs=300), api_version="v1")
     >>> table = summary(df, by="status")
     >>> list(table.index)
-    ['ready', 'running', 'succeeded', 'failed', 'aborted']
+    ['ready', 'running', 'succeeded', 'failed', 'aborting', 'aborted']
     >>> table.attrs["fetch_failed"]
     0
     """
@@ -513,7 +517,7 @@ def summary(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -> pd.D
     if runs.empty:
         return result
 
-    grouped_flags = _status_flags(runs["status"]).groupby(keys, sort=False)
+    grouped_flags = _status_flags(runs).groupby(keys, sort=False)
     counts = grouped_flags.sum().reindex(index)
     result["runs"] = grouped_flags.size().reindex(index).astype("Int64")
     for name in FINISHED_STATUSES:
@@ -601,7 +605,7 @@ def version_regressions(
     Examples
     --------
     >>> from coreclaw_frames.schema import records_to_frame
-    >>> rows = [{"scraper_title": "W", "version": v, "status": 3, "results": 1000,
+    >>> rows = [{"scraper_title": "W", "version": v, "status": "succeeded", "results": 1000,
     ...          "usage": u, "duration": 60, "finished_at": 1} for v, u in
     ...         [("v1.0.9", "1.00"), ("v1.0.10", "1.50")]]
     >>> version_regressions(records_to_frame(rows))[["previous_version", "version"]]

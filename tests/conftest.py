@@ -35,7 +35,7 @@ def _close_figures() -> Iterator[None]:
 
 
 class _Canned(http.server.BaseHTTPRequestHandler):
-    """Answers every POST with the class's ``status`` and ``body``."""
+    """Answers every request with the class's ``status`` and ``body``."""
 
     status: ClassVar[int] = 200
     body: ClassVar[bytes] = b""
@@ -47,17 +47,26 @@ class _Canned(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(self.body)
 
+    do_GET = do_POST
+
     def log_message(self, *args):
         pass
+
+
+@pytest.fixture(params=["v1", "v2"])
+def api_version(request) -> str:
+    """Each API version in turn."""
+    return request.param
 
 
 @pytest.fixture
 def canned():
     """``canned(data)``: a client of a server whose every answer is a success with ``data``;
-    ``canned(body=..., status=...)``: one whose every answer is that raw HTTP answer."""
+    ``canned(body=..., status=...)``: one whose every answer is that raw HTTP answer.
+    ``api_version`` chooses the client's API version (both read the same success envelope)."""
     servers, clients = [], []
 
-    def start(data=None, *, body=None, status=200):
+    def start(data=None, *, body=None, status=200, api_version="v2"):
         if body is None:
             body = json.dumps({"code": 0, "message": "success", "data": data}).encode()
         handler = type("Handler", (_Canned,), {"body": body, "status": status})
@@ -66,7 +75,10 @@ def canned():
         servers.append(server)
         clients.append(
             ccf.Client(
-                api_key="k", base_url=f"http://127.0.0.1:{server.server_port}", max_retries=0
+                api_key="k",
+                base_url=f"http://127.0.0.1:{server.server_port}",
+                api_version=api_version,
+                max_retries=0,
             )
         )
         return clients[-1]

@@ -15,12 +15,16 @@ import coreclaw_frames as ccf
 from coreclaw_frames.cache import CACHE_FILE
 from coreclaw_frames.sandbox import serve
 
-FINAL = {3, 4, 5}
-DETAIL = "/api/v1/run/detail"
+DETAIL = "v2 worker-runs detail"
 
 
 def finished(records):
-    return [r["slug"] for r in records if r["status"] in FINAL]
+    """Slugs of the final runs: succeeded, failed, or aborted and ended."""
+    return [
+        r["slug"]
+        for r in records
+        if r["status"] in (3, 4) or (r["status"] == 5 and r["finished_at"] > 0)
+    ]
 
 
 def cached_slugs(cache_dir):
@@ -40,7 +44,7 @@ def test_warm_cache_sends_no_detail_request_for_finished_runs(tmp_path):
         unfinished = set(slugs) - set(finished(srv.account.runs))
         assert unfinished and set(asked) == unfinished  # ready/running always fetched again
     pd.testing.assert_frame_equal(cold.drop(columns="fetched_at"), warm.drop(columns="fetched_at"))
-    is_final = warm["status"].isin(["succeeded", "failed", "aborted"])
+    is_final = warm["slug"].isin(finished(srv.account.runs))
     assert (warm.loc[is_final, "fetched_at"] == cold.loc[is_final, "fetched_at"]).all()
     assert (warm.loc[~is_final, "fetched_at"] > cold.loc[~is_final, "fetched_at"]).all()
 
@@ -48,7 +52,7 @@ def test_warm_cache_sends_no_detail_request_for_finished_runs(tmp_path):
 def test_list_runs_fills_the_cache(tmp_path):
     with serve(runs=300) as srv:
         with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
-            ccf.list_runs(client=client, progress=False)
+            ccf.list_runs(since="2025-01-01", client=client, progress=False)
             srv.reset_counters()
             ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
         assert not set(srv.counters.requests_by_slug) & set(finished(srv.account.runs))
@@ -82,7 +86,7 @@ def test_corrupt_cache_file_gives_warning_and_refetch(tmp_path):
             with pytest.warns(ccf.CacheWarning, match="could not be read"):
                 df = ccf.fetch_runs(slugs, client=client, progress=False)
             assert list(df["slug"]) == slugs and df["fetch_error"].isna().all()
-            assert srv.counters.requests_by_path[DETAIL] == len(slugs)
+            assert srv.counters.requests_by_route[DETAIL] == len(slugs)
             srv.reset_counters()
             ccf.fetch_runs(slugs, client=client, progress=False)  # the new cache works
             assert not set(srv.counters.requests_by_slug) & set(finished(srv.account.runs))
@@ -150,7 +154,7 @@ def start_fetch(srv, cache_dir, first, last, runs):
 
 def wait_for_requests(srv, at_least, timeout=60.0):
     deadline = time.monotonic() + timeout
-    while srv.counters.requests_by_path[DETAIL] < at_least:
+    while srv.counters.requests_by_route[DETAIL] < at_least:
         assert time.monotonic() < deadline, "the batch did not get going"
         time.sleep(0.05)
 
@@ -203,3 +207,33 @@ def test_cache_dir_that_is_a_file_warns_and_fetches(tmp_path):
 def test_cache_dir_must_be_a_path():
     with pytest.raises(TypeError, match="cache_dir must be a path"):
         ccf.Client(api_key="k", base_url="http://127.0.0.1:1", cache_dir=42)
+
+
+def test_two_api_versions_or_two_servers_never_share_entries(tmp_path):
+    with serve(runs=40) as one, serve(runs=40, seed=1) as two:
+        slugs = finished(one.account.runs)
+        for version in ("v1", "v2"):
+            with ccf.Client(
+                api_key=one.api_key, base_url=one.url, api_version=version, cache_dir=tmp_path
+            ) as client:
+                one.reset_counters()
+                ccf.fetch_runs(slugs, client=client, progress=False)
+                assert set(one.counters.requests_by_slug) == set(slugs)  # v1's entries unused
+        # Another base URL with the same slugs: nothing comes from the first server's entries.
+        with ccf.Client(api_key=two.api_key, base_url=two.url, cache_dir=tmp_path) as client:
+            df = ccf.fetch_runs(slugs, client=client, errors="coerce", progress=False)
+        assert df["fetch_error"].notna().all()  # those runs do not exist there
+    with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+        keys = set(db.execute("SELECT base_url, api_version FROM runs"))
+    assert keys == {(one.url, "v1"), (one.url, "v2")}
+
+
+def test_a_cache_of_the_previous_format_is_emptied_quietly(tmp_path):
+    with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+        db.execute("CREATE TABLE runs (slug TEXT PRIMARY KEY, fetched_at_us INT, record TEXT)")
+        db.execute("INSERT INTO runs VALUES ('01KZZZZZZZZZZZZZZZZZZZZZZZ', 1, '{}')")
+        db.execute("PRAGMA user_version=1")
+    with serve(runs=10) as srv:
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
+    assert cached_slugs(tmp_path) == set(finished(srv.account.runs))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 import requests
 
 from coreclaw_frames.cli import build_parser, main
@@ -90,13 +91,14 @@ def test_parser_defaults():
     )
 
 
-def test_demo_writes_parquet_and_report(tmp_path, capsys):
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_demo_writes_parquet_and_report(tmp_path, capsys, version):
     import coreclaw_frames as ccf
 
     report = tmp_path / "reports" / "cost.html"
-    status = main(
-        ["demo", "--data-dir", str(tmp_path / "data"), "--report", str(report), "--runs", "300"]
-    )
+    data = str(tmp_path / "data")
+    args = ["--data-dir", data, "--report", str(report), "--runs", "300", "--api-version", version]
+    status = main(["demo", *args])
     out = capsys.readouterr().out
     assert status == 0
     runs = ccf.read_parquet(tmp_path / "data" / "demo_runs.parquet")
@@ -110,10 +112,9 @@ def test_demo_writes_parquet_and_report(tmp_path, capsys):
 
 def test_report_subcommand(tmp_path, capsys):
     import coreclaw_frames as ccf
-    from coreclaw_frames.sandbox.account import build_account
-    from coreclaw_frames.schema import records_to_frame
+    from coreclaw_frames.sandbox import build_account, run_frame
 
-    runs = records_to_frame(build_account(seed=2, runs=200).runs)
+    runs = run_frame(build_account(seed=2, runs=200))
     parquet = ccf.to_parquet(runs, tmp_path / "runs.parquet")
     out = tmp_path / "report.html"
     assert main(["report", str(parquet), "-o", str(out)]) == 0

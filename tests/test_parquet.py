@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 import coreclaw_frames as ccf
 from coreclaw_frames import CoreClawError, ParquetFormatError
 from coreclaw_frames import parquet as parquet_module
+from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet
-from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.sandbox import build_account
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
     RUN_DTYPES,
@@ -44,7 +45,7 @@ EXPECTED_METADATA_KEYS = {b"ARROW:schema", b"pandas", SCHEMA_VERSION_KEY, FRAME_
 
 @pytest.fixture(scope="module")
 def records() -> list[dict]:
-    return build_account(seed=0, runs=2000).runs
+    return [V1.canonical_run(r) for r in build_account(seed=0, runs=2000).runs]
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +261,7 @@ def newer_fetch(records: list[dict], slugs: list[str], *, at: pd.Timestamp) -> p
     changed = [
         {
             **by_slug[s],
-            "status": 3,
+            "status": "succeeded",
             "results": 99,
             "usage": "1.5",
             "started_at": 1773300000,
@@ -765,3 +766,28 @@ def test_dask_reads_a_dataset_without_null_partitions_unchanged(runs: pd.DataFra
         frame = dd.read_parquet(str(path)).compute()
     assert frame["usage"].sum() == exact_totals(fetched)[0]
     assert sorted(frame["slug"]) == sorted(fetched["slug"])
+
+
+def test_a_file_of_schema_version_1_still_reads_with_todays_dtypes() -> None:
+    path = Path(__file__).parent / "data" / "runs_schema_v1.parquet"  # written by version 0.1
+    stored = pq.read_table(path)
+    assert stored.schema.metadata[SCHEMA_VERSION_KEY] == b"1"
+    df = read_parquet(path)
+    assert dict(df.dtypes) == {k: pd.api.types.pandas_dtype(v) for k, v in RUN_DTYPES.items()}
+    statuses = stored.column("status").cast(pa.string()).to_pylist()
+    assert df["status"].astype(object).where(df["status"].notna(), None).tolist() == statuses
+    assert df["usage"].sum() == sum(v for v in stored.column("usage").to_pylist() if v is not None)
+    assert df["fetch_error"].notna().sum() == 1
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["status"]])
+def test_a_status_no_version_documents_round_trips(tmp_path: Path, partition_cols) -> None:
+    records = [V1.canonical_run(r) for r in build_account(seed=3, runs=30).runs]
+    records[3] = {**records[3], "status": "paused"}
+    df = records_to_frame(records, fetched_at=FETCHED)
+    assert list(df["status"].cat.categories)[-1] == "paused"
+    path = to_parquet(df, tmp_path / "runs", partition_cols=partition_cols)
+    back = read_parquet(path)
+    if partition_cols:
+        df = df.sort_values("status", kind="stable", ignore_index=True)
+    pd.testing.assert_frame_equal(back, df)

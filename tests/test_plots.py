@@ -18,13 +18,14 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.plots import (
     NO_DATA_TEXT,
     plot_cost,
     plot_cost_over_time,
     plot_duration,
 )
-from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import STATUS_LABELS, records_to_frame
 from coreclaw_frames.summary import version_key
 
@@ -35,7 +36,7 @@ T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, a Thursday
 
 @pytest.fixture(scope="module")
 def runs() -> pd.DataFrame:
-    return records_to_frame(build_account(seed=0, runs=3000).runs)
+    return run_frame(build_account(seed=0, runs=3000), api_version="v1")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def legend_texts(ax: Axes) -> list[str]:
 def finished_run(title: str, duration: int, **fields: Any) -> dict[str, Any]:
     record = {
         "slug": f"{title}-{duration}",
-        "status": 3,
+        "status": "succeeded",
         "scraper_title": title,
         "version": "v1",
         "origin": "api",
@@ -177,7 +178,8 @@ def box_medians(ax: Axes) -> list[float]:
 
 def test_duration_units_and_unfinished_runs_excluded() -> None:
     records = [finished_run("W", d) for d in (60, 120, 180)]
-    records.append({**finished_run("W", 0), "status": 2, "finished_at": 0, "slug": "running"})
+    running = {**finished_run("W", 0), "status": "running", "finished_at": 0, "slug": "running"}
+    records.append(running)
     ax = plot_duration(records_to_frame(records), whis=(0, 100))
     assert ax.get_ylabel() == "Duration (min)"
     # Caps at min and max, median at 2 min: the unfinished run (NaT) is not a zero.
@@ -265,8 +267,8 @@ def test_bad_input_is_rejected_before_drawing(
 
 
 def edge_frames(runs: pd.DataFrame, many_workers: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    records = build_account(seed=0, runs=300).runs
-    finished = [r for r in records if r["status"] == 3]
+    records = [V1.canonical_run(r) for r in build_account(seed=0, runs=300).runs]
+    finished = [r for r in records if r["status"] == "succeeded"]
     return {
         "empty": records_to_frame([]),
         "all-failed": records_to_frame(

@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import to_parquet
 from coreclaw_frames.report import cost_report
-from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import records_to_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,7 +30,7 @@ IMAGE_RE = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+
 
 @pytest.fixture(scope="module")
 def runs() -> pd.DataFrame:
-    return records_to_frame(build_account(seed=0, runs=3000).runs)
+    return run_frame(build_account(seed=0, runs=3000), api_version="v1")
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +69,16 @@ def test_report_sections(runs: pd.DataFrame, report: str) -> None:
     for heading in ("By worker", "Version regressions", "By version", "Charts"):
         assert f"<h2>{heading}</h2>" in report
     assert "more than 10% above" in report  # the regression threshold is stated
-    assert "Runs started 2025-09-15 02:46 to 2026-03-15 23:56 UTC" in report
+    first = runs["started_at"].min().strftime("%Y-%m-%d %H:%M")
+    last = max(runs["started_at"].max(), runs["finished_at"].max()).strftime("%Y-%m-%d %H:%M")
+    assert f"Runs started {first} to {last} UTC" in report
     # Version tables list v1.0.9 before v1.0.10 within a worker.
     news = report.split("<h3>News Collection 20260305</h3>")[1].split("</table>")[0]
     assert news.index(">v1.0.9<") < news.index(">v1.0.10<")
 
 
 def test_report_lists_the_regressions(tmp_path: Path) -> None:
-    base = {"status": 3, "scraper_title": "Alpha", "results": 1000, "usage": "1.00"}
+    base = {"status": "succeeded", "scraper_title": "Alpha", "results": 1000, "usage": "1.00"}
     rows = [
         {**base, "slug": "a", "version": "v1.0.9", "finished_at": 1, "duration": 100},
         {**base, "slug": "b", "version": "v1.0.10", "finished_at": 1, "duration": 150},
@@ -145,8 +148,8 @@ def test_bad_input(
 
 
 def edge_records() -> dict[str, list[dict[str, Any]]]:
-    records = build_account(seed=1, runs=600).runs
-    finished = [r for r in records if r["status"] == 3]
+    records = [V1.canonical_run(r) for r in build_account(seed=1, runs=600).runs]
+    finished = [r for r in records if r["status"] == "succeeded"]
     return {
         "empty": [],
         "all-failed": [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]],

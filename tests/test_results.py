@@ -52,12 +52,16 @@ def test_rows_of_many_runs_arrive_complete_and_flattened(sandbox):
     assert any("." in c for c in df.columns)  # nested objects became dotted columns
 
 
-def test_more_than_one_page_per_run():
-    with serve(runs=400) as srv, ccf.Client(api_key=srv.api_key, base_url=srv.url) as client:
+def test_more_than_one_page_per_run(api_version):
+    with (
+        serve(runs=400) as srv,
+        ccf.Client(api_key=srv.api_key, base_url=srv.url, api_version=api_version) as client,
+    ):
         big = next(r for r in srv.account.runs if r["results"] > 100)
         df = ccf.fetch_results([big["slug"]], client=client, progress=False)
         assert len(df) == big["results"]
-        assert srv.counters.requests_by_path["/api/v1/run/result/list"] == -(-big["results"] // 100)
+        route = {"v1": "v1 run/result/list", "v2": "v2 worker-runs result"}[api_version]
+        assert srv.counters.requests_by_route[route] == -(-big["results"] // 100)
 
 
 def test_declared_headers_come_first_in_order(sandbox):
@@ -84,9 +88,15 @@ def test_dtypes_are_inferred_not_object(sandbox):
     assert any(str(t).startswith("list<") for t in df.dtypes)
 
 
-def test_failed_run_is_reported_never_dropped(sandbox):
+@pytest.mark.parametrize(
+    ("api_version", "reason"),
+    [("v1", "70001 Run record does not exist"), ("v2", "11004 not found (request_id req-")],
+)
+def test_failed_run_is_reported_never_dropped(sandbox, api_version, reason):
     good = pick_runs(sandbox.account, per_worker=1)[0]
-    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+    with ccf.Client(
+        api_key=sandbox.api_key, base_url=sandbox.url, api_version=api_version
+    ) as client:
         with pytest.raises(ccf.BatchFetchError, match="1 of") as info:
             ccf.fetch_results([good["slug"], UNKNOWN], client=client, progress=False)
         coerced = ccf.fetch_results(
@@ -94,9 +104,11 @@ def test_failed_run_is_reported_never_dropped(sandbox):
         )
     frame = info.value.frame
     assert list(info.value.errors["run_slug"]) == [UNKNOWN]
-    assert info.value.errors["fetch_error"].iloc[0] == "70001 Run record does not exist"
+    assert info.value.errors["fetch_error"].iloc[0].startswith(reason)
     assert (frame["run_slug"] == good["slug"]).sum() == good["results"]
-    pd.testing.assert_frame_equal(frame, coerced)
+    same = ["run_slug", *frame.columns[1:-1]]  # each request has its own request_id
+    pd.testing.assert_frame_equal(frame[same], coerced[same])
+    assert coerced["fetch_error"].str.startswith(reason).sum() == 1
 
 
 def test_under_faults_every_row_arrives_exactly_once():
@@ -163,9 +175,12 @@ def test_empty_results_frame():
 
 @pytest.mark.parametrize(
     "data",
-    [None, {"count": 1}, {"count": 1, "list": ["x"]}, {"count": 2, "list": [{"a": 1}]}],
+    [None, {"count": 1}, {"count": 1, "list": ["x"]}, {"count": 2, "list": []}],
 )
-def test_malformed_or_short_results_are_reported(canned, data):
-    df = ccf.fetch_results([SLUG], client=canned(data), errors="coerce", progress=False)
+def test_malformed_or_short_results_are_reported(canned, data, api_version):
+    client = canned(data, api_version=api_version)
+    df = ccf.fetch_results([SLUG], client=client, errors="coerce", progress=False)
     assert list(df["run_slug"]) == [SLUG]
-    assert df.loc[0, "fetch_error"].startswith(("malformed answer", "incomplete results"))
+    assert df.loc[0, "fetch_error"].startswith(
+        ("malformed answer to results page 1", f"results of run {SLUG} incomplete")
+    )

@@ -11,16 +11,17 @@ from hypothesis import strategies as st
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
     RUN_DTYPES,
+    SCHEMA_VERSION,
     STATUS_LABELS,
     empty_run_frame,
+    is_status_dtype,
     records_to_frame,
     run_arrow_schema,
-    status_code,
 )
 
 SLUG = "01KSFDS8XWTJME33C08XMCR6B9"
 RECORD = {
-    "status": 3,
+    "status": "succeeded",
     "err_msg": "",
     "slug": SLUG,
     "scraper_title": "News Collection 20260305",
@@ -61,8 +62,8 @@ def test_values_are_exact():
 
 
 def test_unfinished_run_has_nat_times_and_duration():
-    running = {**RECORD, "status": 2, "finished_at": 0, "duration": 0}
-    ready = {**RECORD, "status": 1, "started_at": 0, "finished_at": 0, "duration": 0}
+    running = {**RECORD, "status": "running", "finished_at": 0, "duration": 0}
+    ready = {**RECORD, "status": "ready", "started_at": 0, "finished_at": 0, "duration": 0}
     df = records_to_frame([running, ready])
     assert df["finished_at"].isna().all()
     assert df["duration"].isna().all()
@@ -79,9 +80,28 @@ def test_traffic_beyond_32_bits():
     assert df.loc[0, "traffic"] == 5 * 2**30
 
 
-def test_status_labels_are_accepted_too():
-    df = records_to_frame([{**RECORD, "status": "failed"}])
-    assert df.loc[0, "status"] == "failed"
+def test_every_status_shares_one_ordered_categorical():
+    statuses = ["aborted", "ready", "aborting", "failed", "running", "succeeded"]
+    df = records_to_frame([{**RECORD, "status": s} for s in statuses])
+    assert list(df["status"]) == statuses
+    assert list(df["status"].cat.categories) == [
+        "ready",
+        "running",
+        "succeeded",
+        "failed",
+        "aborting",
+        "aborted",
+    ]
+    assert df["status"].dtype == RUN_DTYPES["status"]
+    assert df["status"].max() == "aborted" and df["status"].min() == "ready"
+
+
+def test_a_status_no_version_documents_is_kept_as_data():
+    df = records_to_frame([{**RECORD, "status": "paused"}, {**RECORD, "status": "queued"}, RECORD])
+    assert list(df["status"]) == ["paused", "queued", "succeeded"]
+    assert df["fetch_error"].isna().all()
+    assert list(df["status"].cat.categories)[-2:] == ["paused", "queued"]  # after the known ones
+    assert is_status_dtype(df["status"].dtype) and df["status"].cat.ordered
 
 
 def test_empty_frame_has_full_schema():
@@ -104,6 +124,8 @@ def test_failure_rows_are_na_except_slug_and_error():
         ("usage", 0.0217),  # a float: refused, money never passes through float
         ("usage", "abc"),
         ("status", 9),
+        ("status", ["succeeded"]),
+        ("status", True),
         ("traffic", "12"),
         ("started_at", True),
         ("version", 5),
@@ -128,15 +150,8 @@ def test_unfinished_fetched_at_defaults_to_given_time():
 
 def test_arrow_schema_carries_version_and_descriptions():
     schema = run_arrow_schema()
-    assert schema.metadata[b"coreclaw_frames.schema_version"] == b"1"
+    assert schema.metadata[b"coreclaw_frames.schema_version"] == str(SCHEMA_VERSION).encode()
     assert all(field.metadata[b"description"] for field in schema)
-
-
-def test_status_code():
-    assert status_code("ready") == 1 and status_code("aborted") == 5 and status_code(4) == 4
-    for bad in ("done", 0, 6, True, None):
-        with pytest.raises(ValueError, match="status must be one of"):
-            status_code(bad)
 
 
 usage_strings = st.builds(

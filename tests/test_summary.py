@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
-from coreclaw_frames.sandbox.account import build_account
+from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import USAGE_DTYPE, records_to_frame
 from coreclaw_frames.summary import (
     MISSING_LABEL,
@@ -24,7 +24,7 @@ from coreclaw_frames.summary import (
 )
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-SUCCEEDED, RUNNING, FAILED, ABORTED = 3, 2, 4, 5
+SUCCEEDED, RUNNING, FAILED, ABORTED = "succeeded", "running", "failed", "aborted"
 
 
 def run(title: str, version: str, status: int, usage: str | None, **fields: Any) -> dict[str, Any]:
@@ -63,9 +63,18 @@ def hand() -> pd.DataFrame:
     )
 
 
+def test_both_api_versions_give_the_same_summary() -> None:
+    account = build_account(seed=4, runs=2000)
+    v1, v2 = (summary(run_frame(account, api_version=v)) for v in ("v1", "v2"))
+    pd.testing.assert_frame_equal(v1, v2)
+    assert v1["aborted"].sum() == sum(
+        r["status"] == 5 and r["finished_at"] > 0 for r in account.runs
+    )
+
+
 @pytest.fixture(scope="module")
 def sandbox_frame() -> pd.DataFrame:
-    return records_to_frame(build_account(seed=0, runs=3000).runs)
+    return run_frame(build_account(seed=0, runs=3000), api_version="v1")
 
 
 def test_summary_matches_hand_computed_numbers(hand: pd.DataFrame) -> None:

@@ -1,7 +1,14 @@
-"""A CoreClaw-v1-compatible sandbox: a seeded synthetic account served over loopback HTTP.
+"""A CoreClaw-compatible sandbox: a seeded synthetic account served over loopback HTTP.
 
 The demo, the integration tests and the benchmarks run against it, because nothing here can
-reach the production API.
+reach the production API. It speaks API v1 (``POST /api/v1/...``) and API v2
+(``GET /api/v2/...``) side by side, from the same account, each with its documented quirks.
+
+Modules: `account` (the account and its clock), `records` and `workers` (how runs and result
+rows are drawn), `v1` and `v2` (each version's routes, envelopes, codes and record shape),
+`faults` (fault injection, rate limit, counters), `protocol` (what the versions share), `wire`
+(HTTP) and `server` (`serve`, `SandboxServer` and the request pipeline); `frames` gives an
+account's run frame without a server (`run_frame`).
 
 Example:
     >>> from coreclaw_frames.sandbox import serve
@@ -11,30 +18,66 @@ Example:
 """
 
 from coreclaw_frames.sandbox.account import DEFAULT_RUNS, Account, Worker, build_account
-from coreclaw_frames.sandbox.server import (
+from coreclaw_frames.sandbox.faults import FAULT_KINDS, CounterSnapshot
+from coreclaw_frames.sandbox.frames import run_frame
+from coreclaw_frames.sandbox.protocol import (
+    AUTH_API_KEY,
+    AUTH_BEARER,
+    AUTH_NONE,
+    AUTH_TOKEN_QUERY,
     DEFAULT_API_KEY,
     DISABLED_USER_API_KEY,
     EXPIRED_API_KEY,
-    FAULT_KINDS,
     MAX_PAGE_SIZE,
     UNKNOWN_USER_API_KEY,
-    CounterSnapshot,
-    SandboxServer,
-    serve,
+)
+from coreclaw_frames.sandbox.server import SandboxServer, serve
+from coreclaw_frames.sandbox.v1 import (
+    ROUTE_V1_ACCOUNT_INFO,
+    ROUTE_V1_NOT_FOUND,
+    ROUTE_V1_RUN_DETAIL,
+    ROUTE_V1_RUN_LIST,
+    ROUTE_V1_RUN_RESULTS,
+)
+from coreclaw_frames.sandbox.v2 import (
+    MISSING_RUN_MODES,
+    ROUTE_V2_ACCOUNT,
+    ROUTE_V2_NOT_FOUND,
+    ROUTE_V2_RUN_DETAIL,
+    ROUTE_V2_RUN_LIST,
+    ROUTE_V2_RUN_RESULT,
+    v2_run_record,
 )
 
 __all__ = [
+    "AUTH_API_KEY",
+    "AUTH_BEARER",
+    "AUTH_NONE",
+    "AUTH_TOKEN_QUERY",
     "DEFAULT_API_KEY",
     "DEFAULT_RUNS",
     "DISABLED_USER_API_KEY",
     "EXPIRED_API_KEY",
     "FAULT_KINDS",
     "MAX_PAGE_SIZE",
+    "MISSING_RUN_MODES",
+    "ROUTE_V1_ACCOUNT_INFO",
+    "ROUTE_V1_NOT_FOUND",
+    "ROUTE_V1_RUN_DETAIL",
+    "ROUTE_V1_RUN_LIST",
+    "ROUTE_V1_RUN_RESULTS",
+    "ROUTE_V2_ACCOUNT",
+    "ROUTE_V2_NOT_FOUND",
+    "ROUTE_V2_RUN_DETAIL",
+    "ROUTE_V2_RUN_LIST",
+    "ROUTE_V2_RUN_RESULT",
     "UNKNOWN_USER_API_KEY",
     "Account",
     "CounterSnapshot",
     "SandboxServer",
     "Worker",
     "build_account",
+    "run_frame",
     "serve",
+    "v2_run_record",
 ]

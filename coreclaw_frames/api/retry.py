@@ -1,7 +1,8 @@
 """When to retry, how long to wait, and how fast a whole batch may send.
 
 The decisions are pure functions (:func:`should_retry`, :func:`backoff`, :func:`retry_delay`)
-so they are tested without sleeping; the client hands them to ``tenacity``, which runs the loop.
+so they are tested without sleeping; the transport hands them to ``tenacity``, which runs the
+loop.
 
 :class:`RateController` is shared by every thread of a :class:`~coreclaw_frames.Client`. When
 the server says "too many requests", the whole batch slows down (multiplicative decrease), then
@@ -52,10 +53,10 @@ def should_retry(error: BaseException) -> bool:
     Transient: no answer / unreadable answer, rate limited, server errors. Everything else
     (bad key, unknown run, bad parameters) fails the same way every time.
 
-    >>> from coreclaw_frames.errors import error_for_code
-    >>> should_retry(error_for_code(5000, "Internal server error"))
+    >>> from coreclaw_frames.errors import NotFoundError, ServerError
+    >>> should_retry(ServerError("HTTP 503", http_status=503))
     True
-    >>> should_retry(error_for_code(70001, "Run record does not exist"))
+    >>> should_retry(NotFoundError("not found", code=11004, http_status=404))
     False
     """
     return isinstance(error, TransportError | RateLimitError | ServerError)

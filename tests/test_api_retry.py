@@ -4,15 +4,7 @@ import random
 
 import pytest
 
-from coreclaw_frames.errors import (
-    AuthenticationError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    TransportError,
-    error_for_code,
-)
-from coreclaw_frames.retry import (
+from coreclaw_frames.api.retry import (
     BACKOFF_MAX,
     RATE_LIMIT_RETRY_FACTOR,
     RateController,
@@ -22,6 +14,14 @@ from coreclaw_frames.retry import (
     retry_delay,
     should_retry,
 )
+from coreclaw_frames.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,12 +29,12 @@ from coreclaw_frames.retry import (
     [
         (TransportError("timeout"), True),
         (RateLimitError("HTTP 429", http_status=429), True),
-        (error_for_code(4290, "Rate limit exceeded"), True),
-        (error_for_code(5000, "Internal server error"), True),
+        (RateLimitError("Rate limit exceeded", code=13000, http_status=429), True),
+        (ServerError("Internal server error", code=10000, http_status=500), True),
         (ServerError("HTTP 503", http_status=503), True),
-        (error_for_code(70001, "Run record does not exist"), False),
-        (error_for_code(4000, "Invalid request parameters"), False),
-        (error_for_code(20001, "API key invalid"), False),
+        (NotFoundError("Run record does not exist", code=70001), False),
+        (InvalidRequestError("Invalid request parameters", code=4000), False),
+        (AuthenticationError("API key invalid", code=20001), False),
         (ValueError("x"), False),
     ],
 )
@@ -76,13 +76,6 @@ def test_retry_budget_counts_kinds_separately():
         assert not budget.exhausted(RateLimitError("4290"))
     assert budget.exhausted(RateLimitError("4290"))
     assert budget.exhausted(TransportError("timeout"))
-
-
-def test_auth_and_not_found_classes():
-    for code in (4010, 10001, 10002, 20001, 20002):
-        assert isinstance(error_for_code(code, "x"), AuthenticationError)
-    for code in (4040, 50001, 60001, 70001):
-        assert isinstance(error_for_code(code, "x"), NotFoundError)
 
 
 class FakeClock:

@@ -1,0 +1,328 @@
+"""The small interface a wire version of the CoreClaw API implements.
+
+A :class:`Dialect` knows one version's paths, HTTP method, auth header, error codes and record
+shapes; nothing above ``coreclaw_frames.api`` does. It turns the four operations the toolkit
+needs ("run detail", "run page", "result page", "account") into :class:`Request` objects, and
+turns answers back into data or errors. Records leave the layer *canonical*: the run record's
+field names (``slug``, ``status``, ``usage``, ...), with ``status`` as a label string
+(:data:`STATUS_LABELS`, or any other string the server sent) and ``err_msg`` ``None`` when the
+run has no error text.
+
+Unwrapping an answer is the same for every version (:meth:`Dialect.unwrap`): refuse redirects,
+read the JSON envelope if there is one, map a non-zero ``code`` through the version's table,
+else map a non-2xx HTTP status, else return ``data``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from coreclaw_frames.errors import (
+    APIError,
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "CANONICAL_RUN_FIELDS",
+    "FINAL_STATUSES",
+    "STATUS_LABELS",
+    "CodeTable",
+    "Dialect",
+    "Page",
+    "Request",
+    "RunFilter",
+    "is_final",
+    "parse_retry_after",
+]
+
+#: Run statuses in lifecycle order, shared by every API version. v1's codes 1-5 are ready,
+#: running, succeeded, failed and aborted; v2 reports an abort as ``aborting``.
+STATUS_LABELS = ("ready", "running", "succeeded", "failed", "aborting", "aborted")
+#: Statuses after which a run never changes (``aborting`` is final once it has an end time).
+FINAL_STATUSES = frozenset({"succeeded", "failed", "aborted"})
+#: The fields of a canonical run record, in the run frame's order.
+CANONICAL_RUN_FIELDS = (
+    "slug",
+    "status",
+    "scraper_title",
+    "scraper_slug",
+    "version",
+    "origin",
+    "results",
+    "usage",
+    "traffic",
+    "started_at",
+    "finished_at",
+    "duration",
+    "err_msg",
+)
+#: How much of an unreadable body an error message quotes.
+BODY_EXCERPT = 80
+_DELAY_SECONDS = re.compile(r"[0-9]{1,10}")
+
+
+def is_final(record: Mapping[str, Any]) -> bool:
+    """Whether a canonical run record can never change again (so it may be cached).
+
+    >>> is_final({"status": "aborting", "finished_at": 1773383790})
+    True
+    >>> is_final({"status": "aborting", "finished_at": 0}), is_final({"status": "paused"})
+    (False, False)
+    """
+    status = record.get("status")
+    if status in FINAL_STATUSES:
+        return True
+    finished = record.get("finished_at")
+    return status == "aborting" and isinstance(finished, int) and finished > 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One API call as the wire sees it. ``what`` names the operation in error messages."""
+
+    method: str
+    path: str
+    what: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    json: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a paged list: the server's total ``count`` and the page's ``items``."""
+
+    count: int
+    items: list[Any]
+    headers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Run History filters: worker id, status label, and (v2) a creation-time window.
+
+    ``created`` is ``(start_time, end_day)`` in unix seconds as v2 takes them: runs created
+    from ``start_time`` to the end of the day that starts at ``end_day``.
+    """
+
+    worker: str | None = None
+    status: str | None = None
+    created: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """Which envelope codes mean which error, for one API version."""
+
+    auth: frozenset[int]
+    rate_limit: frozenset[int]
+    server: frozenset[int]
+    not_found: frozenset[int]
+
+    def error(
+        self,
+        code: int,
+        message: str,
+        *,
+        http_status: int,
+        request_id: str | None,
+        retry_after: float | None,
+    ) -> APIError:
+        """The error for envelope ``code`` (anything not listed is a permanent refusal)."""
+        if code in self.rate_limit:
+            return RateLimitError(
+                message,
+                code=code,
+                http_status=http_status,
+                request_id=request_id,
+                retry_after=retry_after,
+            )
+        cls: type[APIError] = InvalidRequestError
+        if code in self.auth:
+            cls = AuthenticationError
+        elif code in self.server:
+            cls = ServerError
+        elif code in self.not_found:
+            cls = NotFoundError
+        return cls(message, code=code, http_status=http_status, request_id=request_id)
+
+
+#: A function that reads every page of one Run History listing (see ``api.paging``):
+#: ``read(filters, limit=..., older=...)`` returns canonical records, newest first.
+ListingReader = Callable[..., list[dict[str, Any]]]
+
+
+class Dialect(ABC):
+    """One wire version of the CoreClaw API. Subclasses are stateless singletons."""
+
+    #: ``"v1"`` or ``"v2"``.
+    version: ClassVar[str]
+    #: The largest page the list endpoints serve.
+    max_page_size: ClassVar[int] = 100
+    codes: ClassVar[CodeTable]
+
+    @abstractmethod
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """The headers carrying the key (never a URL parameter: URLs end up in logs)."""
+
+    @abstractmethod
+    def run_detail(self, slug: str) -> Request:
+        """The request for one run's record."""
+
+    @abstractmethod
+    def run_page(self, page: int, size: int, filters: RunFilter) -> Request:
+        """The request for page ``page`` (1-based) of Run History."""
+
+    @abstractmethod
+    def result_page(self, slug: str, page: int, size: int) -> Request:
+        """The request for page ``page`` (1-based) of a run's scraped rows."""
+
+    @abstractmethod
+    def account(self) -> Request:
+        """The request for the account's balance."""
+
+    @abstractmethod
+    def canonical_run(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical record of one wire run record (values are not checked here)."""
+
+    @abstractmethod
+    def canonical_account(self, data: Any) -> dict[str, Any]:
+        """``balance``, ``balance_expiration_at``, ``traffic``, ``traffic_expiration_at``
+        from the account answer; fields this version lacks are ``None``."""
+
+    @abstractmethod
+    def status_filter(self, status: str) -> str | int:
+        """The wire value of a Run History status filter, for a label of STATUS_LABELS."""
+
+    @abstractmethod
+    def history(
+        self,
+        read: ListingReader,
+        *,
+        since: int | None,
+        until: int | None,
+        now: int,
+        filters: RunFilter,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        """Every run of Run History in ``[since, until)`` (unix seconds), newest first.
+
+        ``read`` reads one listing completely; a dialect calls it once or more (v2 once per
+        calendar month) and applies what its version filters on.
+        """
+
+    # --- answers ------------------------------------------------------------------------------
+
+    def unwrap(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> Any:
+        """The ``data`` of an answer, or the error it stands for.
+
+        >>> from coreclaw_frames.api.v2 import V2
+        >>> V2.unwrap(200, {}, b'{"code": 0, "message": "success", "data": {"x": 1}}', "run")
+        {'x': 1}
+        >>> V2.unwrap(404, {}, b'{"code": 11004, "message": "not found", "request_id": "r1"}',
+        ...           "run detail")
+        Traceback (most recent call last):
+        ...
+        coreclaw_frames.errors.NotFoundError: 11004 not found (request_id r1)
+        """
+        if 300 <= status < 400:
+            target = _netloc(headers.get("Location", "")) or "an unknown host"
+            raise InvalidRequestError(
+                f"HTTP {status} redirect to {target} not followed (the API key is only sent "
+                "to the configured base_url)",
+                http_status=status,
+            )
+        envelope = _envelope(body)
+        retry_after = parse_retry_after(headers)
+        if envelope is not None and envelope["code"] != 0:
+            request_id = envelope.get("request_id")
+            error = self.codes.error(
+                envelope["code"],
+                str(envelope.get("message", "")),
+                http_status=status,
+                request_id=request_id if isinstance(request_id, str) else None,
+                retry_after=retry_after,
+            )
+            if status in (401, 403) and not isinstance(error, AuthenticationError):
+                error = AuthenticationError(
+                    error.message, code=error.code, http_status=status, request_id=error.request_id
+                )
+            raise error
+        if not 200 <= status < 300:
+            raise _error_for_http_status(status, retry_after)
+        if envelope is None:
+            raise TransportError(
+                f"malformed answer to {what} (HTTP {status}): expected a JSON envelope with an "
+                f"integer code, got {_excerpt(body)}"
+            )
+        return envelope.get("data")
+
+
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    """The JSON envelope of ``body``, or None when it is not one (HTML, truncated, ...)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(document, dict) or type(document.get("code")) is not int:
+        return None
+    return document
+
+
+def _error_for_http_status(status: int, retry_after: float | None) -> APIError:
+    """The error for a non-2xx answer without an envelope (gateways answer with HTML)."""
+    message = f"HTTP {status}"
+    if status in (401, 403):
+        return AuthenticationError(message, http_status=status)
+    if status == 429:
+        return RateLimitError(message, http_status=status, retry_after=retry_after)
+    if status >= 500:
+        return ServerError(message, http_status=status)
+    if status == 404:
+        return NotFoundError(message, http_status=status)
+    return InvalidRequestError(message, http_status=status)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delay-seconds or HTTP-date); ``None`` if absent
+    or unreadable.
+
+    >>> parse_retry_after({"Retry-After": "3"}), parse_retry_after({"Retry-After": "²"})
+    (3.0, None)
+    """
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _netloc(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return ""
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[:BODY_EXCERPT].decode("utf-8", errors="replace")
+    return repr(text) + ("..." if len(body) > BODY_EXCERPT else "")
