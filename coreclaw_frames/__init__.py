@@ -13,9 +13,11 @@ from coreclaw_frames import accessor as _accessor  # noqa: F401  (registers df.c
 from coreclaw_frames.api import Client
 from coreclaw_frames.cache import CacheWarning
 from coreclaw_frames.errors import (
+    AnswerTooLargeError,
     APIError,
     AuthenticationError,
     BatchFetchError,
+    ConnectionFailedError,
     CoreClawError,
     InvalidRequestError,
     NotFoundError,
@@ -42,10 +44,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "APIError",
     "AccountInfo",
+    "AnswerTooLargeError",
     "AuthenticationError",
     "BatchFetchError",
     "CacheWarning",
     "Client",
+    "ConnectionFailedError",
     "CoreClawError",
     "InvalidRequestError",
     "NotFoundError",

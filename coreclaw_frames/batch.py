@@ -2,22 +2,31 @@
 
 A batch validates its input before any request, runs one task per key on a pool sized to the
 client, shows a progress bar, and ends with every key either as a value or as an error text:
-nothing is dropped. A bad key (``AuthenticationError``) stops the whole batch at once.
+nothing is dropped. A bad key (``AuthenticationError``) or a host that cannot be reached
+(``ConnectionFailedError``) stops the whole batch at once.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
 import sys
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal, TypeVar
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from coreclaw_frames.api import Client
-from coreclaw_frames.errors import AuthenticationError, BatchFetchError, CoreClawError, describe
+from coreclaw_frames.errors import (
+    AuthenticationError,
+    BatchFetchError,
+    ConnectionFailedError,
+    CoreClawError,
+    describe,
+)
 
 __all__ = [
     "SLUG_PATTERN",
@@ -28,6 +37,13 @@ __all__ = [
     "run_batch",
     "validate_slugs",
 ]
+
+logger = logging.getLogger("coreclaw_frames")
+
+#: Errors after which nothing more of a batch is sent: a bad key, a host that is down.
+BATCH_STOPPERS = (AuthenticationError, ConnectionFailedError)
+#: Tasks queued per worker thread at a time (a few, so no thread waits for work).
+WINDOW_PER_WORKER = 4
 
 ErrorsMode = Literal["raise", "coerce"]
 ERRORS_MODES = ("raise", "coerce")
@@ -111,39 +127,51 @@ def run_batch(
 ) -> dict[K, V | str]:
     """Run ``task(client, key)`` for every key on ``client.max_workers`` threads.
 
-    Returns ``{key: value or error text}`` for every key. ``AuthenticationError`` (a bad key)
-    stops the batch at once: nothing more is sent and the error is raised. ``on_result`` is
-    called in the calling thread as each key completes (the cache saves rows with it), so an
-    interrupted batch keeps what it got.
+    Returns ``{key: value or error text}`` for every key: any error inside one key's task,
+    expected or not, becomes that key's text. Only a bad key (``AuthenticationError``) or an
+    unreachable host (``ConnectionFailedError``) stops the batch: nothing more is sent and
+    the error is raised. At most :data:`WINDOW_PER_WORKER` tasks per worker exist at a time,
+    so a million keys cost no more bookkeeping than a hundred. ``on_result`` is called in the
+    calling thread as each key completes (the cache saves rows with it), so an interrupted
+    batch keeps what it got. On Ctrl-C the client's requests in flight are cut at once.
     """
     outcomes: dict[K, V | str] = {}
     if not keys:
         return outcomes
-    fatal: list[AuthenticationError] = []
+    fatal: list[CoreClawError] = []
 
     def guarded(key: K) -> V:
-        if fatal:  # the key is bad: send nothing more, report the same error
+        if fatal:  # the key is bad or the host down: send nothing more
             raise fatal[0]
         try:
             return task(client, key)
-        except AuthenticationError as exc:
+        except BATCH_STOPPERS as exc:
             fatal.append(exc)
             raise
 
     pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
     bar = tqdm(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
+    pending: dict[Future[V], K] = {}
+    upcoming = iter(keys)
+    window = client.max_workers * WINDOW_PER_WORKER
     try:
-        futures: dict[Future[V], K] = {pool.submit(guarded, key): key for key in keys}
-        for future in as_completed(futures):
-            key = futures[future]
-            outcome = _outcome(future)
-            outcomes[key] = outcome
-            if on_result is not None:
-                on_result(key, outcome)
-            bar.update(1)
+        while True:
+            for key in itertools.islice(upcoming, window - len(pending)):
+                pending[pool.submit(guarded, key)] = key
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = pending.pop(future)
+                outcome = _outcome(future)
+                outcomes[key] = outcome
+                if on_result is not None:
+                    on_result(key, outcome)
+                bar.update(1)
     except BaseException:
-        # Ctrl-C or a bad key: return at once; requests already in flight end on their own.
+        # Ctrl-C, a bad key or a host that is down: stop now, cutting requests in flight.
         pool.shutdown(wait=False, cancel_futures=True)
+        client.cancel()
         raise
     else:
         pool.shutdown(wait=True)
@@ -155,10 +183,13 @@ def run_batch(
 def _outcome(future: Future[V]) -> V | str:
     try:
         return future.result()
-    except AuthenticationError:
+    except BATCH_STOPPERS:
         raise
     except CoreClawError as exc:
         return describe(exc)
+    except Exception as exc:  # a bug or a value nothing foresaw: this key fails, not the batch
+        logger.debug("unexpected error in a batch task", exc_info=True)
+        return f"internal error: {type(exc).__name__}: {exc}"
 
 
 class client_or_default:

@@ -7,8 +7,13 @@ API version and the slug: two accounts or two versions never mix. SQLite gives u
 commits (an interrupted batch keeps every committed row) and safe sharing between processes.
 Records are typed by the same parser as fresh ones, so a cached row equals a fetched one.
 
-What is never stored: the API key, or any run that can still change. A cache that cannot be
-read gives a :class:`CacheWarning` and is set aside; its runs are fetched again.
+What is never stored: the API key, any run that can still change, or a record the schema
+flags as malformed (it is asked for again next time).
+
+Each problem gives a :class:`CacheWarning`. Only a damaged file (not a database, malformed, or
+of a newer format) is set aside, its runs fetched again. A cache another process keeps locked
+beyond ``BUSY_TIMEOUT`` is skipped for that call; one that cannot be written is read but not
+written. Neither is ever moved.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import json
 import os
 import sqlite3
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from coreclaw_frames._warnings import warn
 from coreclaw_frames.api import is_final
+from coreclaw_frames.schema import clean_record
 
 __all__ = ["CACHE_FILE", "CacheWarning", "RunCache", "open_cache"]
 
@@ -38,10 +44,22 @@ FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
 #: SQLite's limit on parameters per statement is 999 on old builds.
 QUERY_CHUNK = 900
+#: Primary SQLite result codes (the low byte of an extended code) by what they say.
+PRIMARY_CODE_MASK = 0xFF
+DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+#: Ways to open the file without writing it, tried in turn. A WAL database whose directory
+#: cannot be written opens only as immutable (its -shm file cannot be created); no other
+#: process has it open then, or that -shm file would exist.
+READ_ONLY_QUERIES = ("mode=ro", "immutable=1")
 
 
 class CacheWarning(UserWarning):
-    """The run cache could not be used as it was; affected runs are fetched again."""
+    """The run cache could not be used as it was: damaged, busy or read-only."""
+
+
+class _NewerFormat(sqlite3.DatabaseError):
+    """The file was written by a newer version of this package."""
 
 
 class RunCache:
@@ -59,36 +77,43 @@ class RunCache:
         self._pending: list[tuple[str, str, str, int, str]] = []
         self._last_flush = time.monotonic()
         self._db: sqlite3.Connection | None = None
+        self._writable = True
         self._connect()
 
-    def _connect(self, broken: Exception | None = None) -> None:
-        """Open the database; one that is ``broken`` or will not open is set aside first."""
+    def _connect(self, damaged: Exception | None = None) -> None:
+        """Open the database read-write, setting a ``damaged`` one aside first; read it only
+        if it cannot be written; without it (``_db`` None) if it cannot be read either."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if broken is not None:
-                self._set_aside(broken)
-            try:
-                self._db = self._open()
-            except sqlite3.DatabaseError as exc:
-                self._set_aside(exc)
-                self._db = self._open()
-        except (sqlite3.DatabaseError, OSError) as exc:
-            warnings.warn(
-                f"run cache {self.path} unusable ({exc}); continuing without it",
-                CacheWarning,
-                stacklevel=4,
-            )
-            self._db = None
+            if damaged is not None:
+                self._set_aside(damaged)
+            self._db = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            if damaged is None and _is_damaged(exc):
+                self._connect(damaged=exc)
+            elif _is_busy(exc) or not self.path.is_file():
+                self._give_up(exc)
+            else:
+                self._open_read_only(exc)
 
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    def _open(self, read_only_query: str | None = None) -> sqlite3.Connection:
+        """The database, read-write (created or upgraded as needed) or, given one of
+        ``READ_ONLY_QUERIES``, read-only as it is."""
+        if read_only_query is None:
+            target, uri = str(self.path), False
+        else:
+            target, uri = f"{self.path.absolute().as_uri()}?{read_only_query}", True
+        db = sqlite3.connect(target, timeout=BUSY_TIMEOUT, isolation_level=None, uri=uri)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            if read_only_query is None:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
             (version,) = db.execute("PRAGMA user_version").fetchone()
             if version > CACHE_FORMAT:
-                raise sqlite3.DatabaseError(f"cache format {version}, expected {CACHE_FORMAT}")
+                raise _NewerFormat(f"cache format {version}, expected {CACHE_FORMAT}")
             if version < CACHE_FORMAT:
+                if read_only_query is not None:
+                    raise sqlite3.DatabaseError(f"cache format {version}, expected {CACHE_FORMAT}")
                 db.execute("BEGIN IMMEDIATE")
                 db.execute("DROP TABLE IF EXISTS runs")
                 db.execute(
@@ -104,18 +129,51 @@ class RunCache:
             raise
         return db
 
+    def _open_read_only(self, reason: Exception) -> None:
+        """Read the database without writing it, since ``reason`` stopped opening it to write."""
+        failure = reason
+        for query in READ_ONLY_QUERIES:
+            try:
+                self._db = self._open(query)
+            except sqlite3.Error as exc:
+                failure = exc
+            else:
+                self._stop_writing(reason)
+                return
+        self._give_up(failure)
+
+    def _stop_writing(self, reason: Exception) -> None:
+        """Keep reading the database but never write it again (it is read-only)."""
+        self._writable = False
+        warn(
+            f"run cache {self.path} is read-only ({reason}); its runs are used, new ones are "
+            "not saved",
+            CacheWarning,
+        )
+
+    def _give_up(self, error: Exception) -> None:
+        """Go on without the cache for the rest of this call."""
+        self._disconnect()
+        if _is_busy(error):
+            message = (
+                f"run cache {self.path} is busy: another process has kept it locked for more "
+                f"than {BUSY_TIMEOUT:g} s ({error}); continuing without it for this call"
+            )
+        else:
+            message = f"run cache {self.path} unusable ({error}); continuing without it"
+        warn(message, CacheWarning)
+
     def _set_aside(self, error: Exception) -> None:
         aside = self.path.with_name(f"{self.path.name}.unreadable-{time.time_ns()}")
-        warnings.warn(
-            f"run cache {self.path} could not be read ({error}); moved to {aside.name}, "
-            "its runs will be fetched again",
-            CacheWarning,
-            stacklevel=5,
-        )
         for suffix in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
                 source.replace(f"{aside}{suffix}")
+        warn(
+            f"run cache {self.path} could not be read ({error}); moved to {aside.name}, "
+            "its runs will be fetched again",
+            CacheWarning,
+        )
 
     def load(self, slugs: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The cached records of ``slugs`` (only those present), with ``fetched_at`` set."""
@@ -137,15 +195,23 @@ class RunCache:
                         record["fetched_at"] = fetched_at_us
                         found[slug] = record
         except sqlite3.DatabaseError as exc:
-            self.close()
-            self._connect(broken=exc)
+            self._disconnect()
+            if _is_damaged(exc) and self._writable:
+                self._connect(damaged=exc)
+            else:
+                self._give_up(exc)
             return {}
         return found
 
     def offer(self, record: Mapping[str, Any]) -> None:
-        """Keep ``record`` (canonical) if its run is finished; commits in batches (see
-        ``FLUSH_ROWS``)."""
-        if self._db is None or not is_final(record):
+        """Keep ``record`` (canonical) if its run is finished and the record clean; commits in
+        batches (see ``FLUSH_ROWS``)."""
+        if (
+            self._db is None
+            or not self._writable
+            or not is_final(record)
+            or clean_record(record)[1]
+        ):
             return
         stored = {k: v for k, v in record.items() if k != "fetched_at"}
         text = json.dumps(stored, separators=(",", ":"))
@@ -167,11 +233,14 @@ class RunCache:
                     rows,
                 )
         except sqlite3.DatabaseError as exc:
-            warnings.warn(
-                f"run cache {self.path}: could not save {len(rows)} runs ({exc})",
-                CacheWarning,
-                stacklevel=3,
-            )
+            if _is_busy(exc):
+                self._give_up(exc)
+            elif _code(exc) == sqlite3.SQLITE_READONLY:
+                self._stop_writing(exc)
+            else:
+                warn(
+                    f"run cache {self.path}: could not save {len(rows)} runs ({exc})", CacheWarning
+                )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -186,12 +255,31 @@ class RunCache:
 
     def close(self) -> None:
         """Commit what is pending and close the database."""
+        try:
+            self.flush()
+        finally:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        """Close the database, dropping what is pending."""
+        self._pending.clear()
         if self._db is not None:
-            try:
-                self.flush()
-            finally:
-                self._db.close()
-                self._db = None
+            self._db.close()
+            self._db = None
+
+
+def _code(error: BaseException) -> int | None:
+    """The primary SQLite result code of ``error``; None if it is not from SQLite."""
+    code: int | None = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else code & PRIMARY_CODE_MASK
+
+
+def _is_damaged(error: BaseException) -> bool:
+    return isinstance(error, _NewerFormat) or _code(error) in DAMAGED_CODES
+
+
+def _is_busy(error: BaseException) -> bool:
+    return _code(error) in BUSY_CODES
 
 
 def _decode(rows: list[tuple[str, int, str]]) -> list[dict[str, Any] | None]:
@@ -207,11 +295,7 @@ def _decode(rows: list[tuple[str, int, str]]) -> list[dict[str, Any] | None]:
     checked: list[dict[str, Any] | None] = []
     for (slug, _, _), record in zip(rows, records, strict=True):
         if not isinstance(record, dict) or record.get("slug") != slug:
-            warnings.warn(
-                f"run cache: the entry for {slug} is damaged; fetching it again",
-                CacheWarning,
-                stacklevel=4,
-            )
+            warn(f"run cache: the entry for {slug} is damaged; fetching it again", CacheWarning)
             record = None
         checked.append(record)
     return checked

@@ -4,6 +4,9 @@ One root, so ``except ccf.CoreClawError`` catches everything we raise::
 
     CoreClawError                 .code and .message where the API gave them
     ├── TransportError            no usable answer: connection, timeout, non-JSON body   (retried)
+    │   ├── ConnectionFailedError the host refuses connections, does not resolve, fails TLS:
+    │   │                         stops the batch
+    │   └── AnswerTooLargeError   an answer over the size cap (not retried)
     ├── APIError                  the server answered with an error; .http_status, .request_id
     │   ├── AuthenticationError   bad, expired or missing key, disabled user: stops the batch
     │   ├── RateLimitError        "too many requests" (HTTP 429 and its codes)            (retried)
@@ -12,11 +15,14 @@ One root, so ``except ccf.CoreClawError`` catches everything we raise::
     │   └── InvalidRequestError   bad parameters and every other permanent code
     ├── RetriesExhaustedError     a retried error that never stopped failing
     ├── BatchFetchError           some slugs of a batch failed; carries the complete frame
-    └── ParquetFormatError        a file read_parquet cannot take (also a ValueError)
+    ├── ParquetFormatError        a file read_parquet cannot take (also a ValueError)
+    └── CancelledError            a request cut short by Ctrl-C (seen by worker threads only)
 
 Which API code becomes which error is decided by each wire version (``coreclaw_frames.api.v1``
 and ``.v2``); third-party exceptions (``requests``) are translated in one place, the
-transport, with ``raise ... from exc``. No message ever contains the API key.
+transport, with ``raise ... from exc``. No message ever contains the API key. Every error
+pickles with its data (for Dask or joblib workers). ``transient`` says whether a request that
+failed so is worth sending again.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIError",
+    "AnswerTooLargeError",
     "AuthenticationError",
     "BatchFetchError",
+    "CancelledError",
+    "ConnectionFailedError",
     "CoreClawError",
     "InvalidRequestError",
     "NotFoundError",
@@ -49,6 +58,9 @@ class CoreClawError(Exception):
     otherwise ``None`` and this error's own description.
     """
 
+    #: Whether sending the same request again may succeed.
+    transient = False
+
     def __init__(self, message: str, *, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
@@ -57,9 +69,43 @@ class CoreClawError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions pickle their positional args by default, which loses our keyword-only
+        # data and breaks subclasses whose __init__ takes other arguments.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[CoreClawError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class TransportError(CoreClawError):
     """No usable answer arrived: the connection failed, timed out, or the body was not JSON."""
+
+    transient = True
+
+
+class ConnectionFailedError(TransportError):
+    """The host cannot be reached: it refuses connections, does not resolve, or fails TLS.
+
+    It stops the whole batch (a host that is down would fail every slug alike), and its
+    message names the host.
+    """
+
+    transient = False
+
+
+class AnswerTooLargeError(TransportError):
+    """An answer larger than the size cap, after decompression; refused, not retried."""
+
+    transient = False
+
+
+class CancelledError(CoreClawError):
+    """The batch was interrupted (Ctrl-C) while this request was in flight."""
 
 
 class APIError(CoreClawError):
@@ -103,6 +149,8 @@ class AuthenticationError(APIError):
 class RateLimitError(APIError):
     """The server asked us to slow down. ``retry_after`` is its ``Retry-After`` in seconds."""
 
+    transient = True
+
     def __init__(
         self,
         message: str,
@@ -119,6 +167,8 @@ class RateLimitError(APIError):
 class ServerError(APIError):
     """The server failed (HTTP 5xx or an internal-error code); usually worth retrying."""
 
+    transient = True
+
 
 class NotFoundError(APIError):
     """The run, task, worker or path does not exist."""
@@ -134,8 +184,9 @@ class RetriesExhaustedError(CoreClawError):
     ``last_error`` is the final failure; ``attempts`` how many requests were sent.
     """
 
-    def __init__(self, last_error: CoreClawError, attempts: int) -> None:
-        super().__init__(f"{describe(last_error)} after {attempts} attempts", code=last_error.code)
+    def __init__(self, last_error: CoreClawError, attempts: int, *, why: str | None = None) -> None:
+        message = why or f"{describe(last_error)} after {attempts} attempts"
+        super().__init__(message, code=last_error.code)
         self.last_error = last_error
         self.attempts = attempts
 

@@ -13,9 +13,10 @@ run from piling up in a dataset. Here:
 * Every file carries the schema version, the column descriptions and that description in its
   key-value metadata (next to Arrow's and pandas' own entries, nothing else), and a reader
   refuses files written by a newer schema version.
-* Writes are atomic (a temporary sibling, then a rename), ``mode="merge"`` folds a newer fetch
-  into an existing file or dataset without duplicating runs, and the data files are plain
-  Parquet that DuckDB, Dask and Spark read unchanged (see ``docs/parquet.md``).
+* Writes are atomic (a temporary sibling, then a rename) and a read sees one whole write,
+  ``mode="merge"`` folds a newer fetch into an existing file or dataset without duplicating
+  runs or letting a failed fetch replace data, and the data files are plain Parquet that
+  DuckDB, Dask and Spark read unchanged (see ``docs/parquet.md``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import math
 import os
 import reprlib
 import shutil
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -39,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from filelock import FileLock
+from filelock import BaseFileLock, FileLock
 
 from coreclaw_frames.errors import ParquetFormatError
 from coreclaw_frames.schema import (
@@ -70,6 +73,8 @@ FrameKind = Literal["runs", "results"]
 #: A run frame's key, and the column deciding which of two rows of a run is newer.
 RUN_KEY = "slug"
 RUN_FRESHNESS = "fetched_at"
+#: Set on the rows of both kinds of frame whose fetch failed (or, for runs, was malformed).
+FETCH_ERROR = "fetch_error"
 #: A results frame's first column.
 RESULTS_KEY = "run_slug"
 RESULTS_KEY_DESCRIPTION = "Slug of the run that produced the row."
@@ -80,10 +85,20 @@ PART_FILE_TEMPLATE = "part-{i}" + PARQUET_SUFFIX
 COMPRESSION = "snappy"
 #: pyarrow refuses more than 1024 partitions by default; one per worker can exceed that.
 MAX_PARTITIONS = 1_000_000
+#: The directory name value of a null in a hive partition column.
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+#: The longest file or directory name, in bytes, where the file system does not say.
+DEFAULT_NAME_MAX = 255
 #: Files and directories that readers of hive datasets skip (pyarrow's own convention).
 IGNORED_PREFIXES = (".", "_")
 #: How many offending names an error message quotes.
 QUOTED_NAMES = 5
+#: How often a read without the lock starts over when a writer replaced the data meanwhile,
+#: and how long it waits first (seconds): enough for a writer between two renames.
+READ_ATTEMPTS = 20
+READ_RETRY_PAUSE = 0.02
+
+_T = TypeVar("_T")
 
 _RUN_COLUMN_NAMES = tuple(c.name for c in RUN_COLUMNS)
 _RUN_DESCRIPTIONS = {c.name: c.description for c in RUN_COLUMNS}
@@ -183,14 +198,17 @@ def to_parquet(
     partition_cols : list of str, optional
         Columns (strings, integers, booleans or categoricals) to partition by, in hive layout
         ``path/col=value/part-0.parquet``; for example ``["scraper_slug"]`` or a month column
-        you add (``df["month"] = df["started_at"].dt.strftime("%Y-%m")``).
+        you add (``df["month"] = df["started_at"].dt.strftime("%Y-%m")``). Each directory name,
+        ``col=value`` with the value URL-encoded, must fit the file system (255 bytes on most).
     mode : {"overwrite", "merge"}
         ``"overwrite"`` replaces what is at ``path``. ``"merge"`` adds ``df`` to what is there
-        (same layout and dtypes required) without duplicates: for run frames a slug present
-        more than once keeps the row with the newest ``fetched_at`` (on a tie, the row from
-        ``df``), in first-seen order; for results frames every ``run_slug`` in ``df`` replaces
-        that run's rows, and columns new to either side are filled with NA. The whole file or
-        dataset is rewritten.
+        (same layout and dtypes required) without duplicates, and a failed fetch never
+        replaces data. For run frames a slug present more than once keeps, in first-seen
+        order, a row without ``fetch_error`` over one with it, and between two of the same kind
+        the newest ``fetched_at`` (on a tie, the row from ``df``). For results frames every
+        ``run_slug`` in ``df`` replaces that run's rows, unless its rows in ``df`` all have
+        ``fetch_error`` set and stored ones do not; columns new to either side are filled with
+        NA. The whole file or dataset is rewritten.
 
         Either way the data go to a temporary sibling first, then are renamed into place, so a
         crash never leaves a half-written file; concurrent writes to one ``path`` wait for each
@@ -225,10 +243,11 @@ def to_parquet(
     partitions = _check_partition_cols(partition_cols, df)
     layout, table = _frame_to_table(df, partitions)
     _check_destination(target, partitions, mode)
+    _check_partition_names(table, partitions, target.parent)
     if mode == "merge" and _holds_data(target):  # footers only: refuse before taking the lock
-        _check_mergeable(_stored_layout(target), layout, target)
+        _check_mergeable(_read_unlocked(target, _stored_layout), layout, target)
 
-    with FileLock(target.parent / f".{target.name}.lock"):
+    with FileLock(_lock_file(target)):
         if mode == "merge":
             existing = None
             if _holds_data(target):
@@ -253,6 +272,11 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     ``df.sort_values(partition_cols, kind="stable", ignore_index=True)``: grouped by partition,
     in the order written within each.
 
+    A read returns the data of one complete write, never a mix, even while another process
+    rewrites ``path``: it waits for a writer holding the lock file ``.<name>.lock`` next to
+    ``path``. Without that file (a read creates nothing), or where this process may not open
+    it, a read that a writer overtook starts over, up to ``READ_ATTEMPTS`` times.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -270,6 +294,8 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     ParquetFormatError
         A file that is not Parquet, not written by :func:`to_parquet` (other Parquet files are
         never read, not even alongside ours), or written by a newer schema version.
+    TimeoutError
+        Without the lock, another process rewrote ``path`` during every attempt to read it.
 
     Examples
     --------
@@ -277,7 +303,7 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     >>> df.dtypes["usage"]  # doctest: +SKIP
     decimal128(38, 18)[pyarrow]
     """
-    frame, _ = _read(_as_path(path))
+    frame, _ = _read_one_write(_as_path(path))
     return frame
 
 
@@ -374,7 +400,7 @@ def _check_destination(target: Path, partitions: tuple[str, ...], mode: WriteMod
             "pass a directory path, or partition_cols=None to write a single file"
         )
     if partitions and target.is_dir():
-        _check_owned_directory(target)
+        _read_unlocked(target, _check_owned_directory)
     if mode == "merge" and not target.exists():
         leftovers = _interrupted_backups(target)
         if leftovers:
@@ -382,6 +408,35 @@ def _check_destination(target: Path, partitions: tuple[str, ...], mode: WriteMod
                 f"cannot merge into {str(target)!r}: it is missing, but an interrupted write "
                 f"left the previous data at {str(leftovers[0])!r}; rename it back first"
             )
+
+
+def _check_partition_names(table: pa.Table, partitions: tuple[str, ...], parent: Path) -> None:
+    """Refuse a partition value whose directory name the file system cannot hold."""
+    limit = _name_max(parent)
+    for name in partitions:
+        values = pc.unique(table.column(name).cast(pa.string())).fill_null(HIVE_NULL).to_pylist()
+        # pyarrow writes ``name=value`` with the value URL-encoded, as quote() does.
+        lengths = {v: len(f"{name}={quote(v, safe='')}".encode()) for v in values}
+        too_long = [v for v, length in lengths.items() if length > limit]
+        if too_long:
+            value = max(too_long, key=lengths.__getitem__)
+            others = f" ({len(too_long)} values are too long)" if len(too_long) > 1 else ""
+            raise ValueError(
+                f"cannot partition by {name!r}: the directory name for its value "
+                f"{reprlib.repr(value)} ({len(value)} characters) would be {lengths[value]} "
+                f"bytes long once URL-encoded, over the file system's limit of {limit}"
+                f"{others}; partition by another column, for example 'scraper_slug' instead "
+                "of 'scraper_title'"
+            )
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name the file system holding ``directory`` allows, in bytes."""
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), or no answer
+        return DEFAULT_NAME_MAX
+    return limit if limit > 0 else DEFAULT_NAME_MAX
 
 
 def _holds_data(target: Path) -> bool:
@@ -710,6 +765,75 @@ def _to_series(table: pa.Table, spec: dict[str, Any]) -> pd.Series:
 # --- reading ---------------------------------------------------------------------------------
 
 
+def _read_one_write(path: Path) -> tuple[pd.DataFrame, _Layout]:
+    """:func:`_read` of one complete write of ``path``, never a mix of two.
+
+    Writers replace a file or dataset whole while holding its lock, so holding it too is
+    enough; without it, :func:`_read_unlocked` checks that no writer came in between.
+    """
+    lock = _acquired_lock(path)
+    if lock is None:
+        return _read_unlocked(path, _read)
+    try:
+        return _read(path)
+    finally:
+        lock.release()
+
+
+def _acquired_lock(path: Path) -> BaseFileLock | None:
+    """The writers' lock on ``path``, held; None if its file is missing or closed to us."""
+    lock_file = _lock_file(path)
+    if not lock_file.exists():  # never create it: a read changes nothing on disk
+        return None
+    lock = FileLock(lock_file)
+    try:
+        lock.acquire()
+    except OSError:  # a lock file this process may not open (another user's, read-only)
+        return None
+    return lock
+
+
+def _read_unlocked(path: Path, read: Callable[[Path], _T]) -> _T:
+    """``read(path)`` without the lock, started over whenever a writer replaced ``path``.
+
+    Every write renames a new file or directory into place, which changes
+    :func:`_identity`: a read that began and ended with the same identity saw one write.
+    """
+    error: Exception | None = None
+    for _ in range(READ_ATTEMPTS):
+        before = _identity(path)
+        try:
+            result = read(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:  # files gone mid-read
+            if _identity(path) == before and not _between_renames(path):
+                raise
+            error = exc
+        else:
+            if _identity(path) == before:
+                return result
+        time.sleep(READ_RETRY_PAUSE)
+    if error is not None and not path.exists():
+        raise error  # still missing: an interrupted write, and the error says where its data are
+    raise TimeoutError(
+        f"{str(path)!r} was rewritten by another process during each of {READ_ATTEMPTS} "
+        "attempts to read it; try again when it is done"
+    ) from error
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What any write of ``path`` changes (it renames another inode into place), or None."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino, status.st_ctime_ns
+
+
+def _between_renames(path: Path) -> bool:
+    """Whether ``path`` is missing while a previous version waits aside (see _replace_directory)."""
+    return not path.exists() and bool(_interrupted_backups(path))
+
+
 def _read(path: Path) -> tuple[pd.DataFrame, _Layout]:
     layout = _stored_layout(path)
     if path.is_dir():
@@ -853,20 +977,35 @@ def _stored_form(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge(existing: pd.DataFrame | None, new: pd.DataFrame, kind: FrameKind) -> pd.DataFrame:
+    """``new`` folded into ``existing``; a failed fetch never replaces data (see to_parquet)."""
     if kind == "results":
         if existing is None:
             return new
+        # A run whose refetch gave only failed rows keeps its stored good rows, if any.
+        refetch_failed = ~new[RESULTS_KEY].isin(_good_keys(new))
+        new = new[~(refetch_failed & new[RESULTS_KEY].isin(_good_keys(existing)))]
         keep = existing[~existing[RESULTS_KEY].isin(new[RESULTS_KEY].dropna())]
         return _concat(keep, new)
     combined = new.reset_index(drop=True) if existing is None else _concat(existing, new)
     codes, _ = pd.factorize(combined[RUN_KEY])
+    good = combined[FETCH_ERROR].isna().to_numpy()
     fresh = combined[RUN_FRESHNESS].array.asi8  # NaT is the smallest int64: oldest
     positions = np.arange(len(combined))
-    order = np.lexsort((positions, fresh, codes))
+    # Per slug the last row in this order wins: good rows come after failed ones, then by
+    # fetched_at, then by position (the rows of df after the stored ones).
+    order = np.lexsort((positions, fresh, good, codes))
     sorted_codes = codes[order]
-    newest = np.r_[sorted_codes[1:] != sorted_codes[:-1], True] & (sorted_codes >= 0)
-    keep_rows = np.concatenate([order[newest], positions[codes < 0]])
+    wins = np.r_[sorted_codes[1:] != sorted_codes[:-1], True] & (sorted_codes >= 0)
+    keep_rows = np.concatenate([order[wins], positions[codes < 0]])
     return combined.take(keep_rows).reset_index(drop=True)
+
+
+def _good_keys(results: pd.DataFrame) -> pd.Series:
+    """The run slugs of a results frame's rows without ``fetch_error``."""
+    keys = results[RESULTS_KEY]
+    if FETCH_ERROR in results.columns:
+        keys = keys[results[FETCH_ERROR].isna()]
+    return keys.dropna()
 
 
 def _concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
@@ -959,6 +1098,10 @@ def _replace_directory(source: Path, target: Path) -> None:
         os.rename(backup, target)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def _lock_file(target: Path) -> Path:
+    return target.with_name(f".{target.name}.lock")
 
 
 def _temporary_sibling(target: Path, suffix: str) -> Path:

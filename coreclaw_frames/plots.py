@@ -8,7 +8,8 @@ Grouping and ordering come from :mod:`coreclaw_frames.summary`, so a chart lists
 exactly like the summary table: statuses in lifecycle order, versions as versions, workers by
 total cost. Costs are summed exactly as decimals and turned into floats only as bar heights.
 Beyond ``top`` groups the cheapest are pooled into one "other" group, so that a chart of
-hundreds of workers stays readable.
+hundreds of workers stays readable. Text from the data (group labels, column names) is drawn
+as written: a ``$`` never starts mathtext.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from matplotlib import dates as mdates
 from matplotlib import ticker
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
@@ -39,7 +41,7 @@ from coreclaw_frames.summary import (
 )
 
 if TYPE_CHECKING:
-    from matplotlib.container import BarContainer
+    from matplotlib.container import BarContainer, Container
 
 __all__ = [
     "DEFAULT_HUE_TOP",
@@ -85,6 +87,9 @@ COLUMN_TITLES = {
     "origin": "Origin",
     "status": "Status",
 }
+#: Text properties of every string that comes from the data: drawn as written, never parsed
+#: as mathtext (where "$" starts a formula) or handed to LaTeX.
+LITERAL_TEXT: dict[str, Any] = {"parse_math": False, "usetex": False}
 #: Legends go outside the axes, on the right; a figure saved with ``layout="constrained"``
 #: or ``bbox_inches="tight"`` keeps them.
 LEGEND_PLACEMENT: dict[str, Any] = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
@@ -123,13 +128,13 @@ def _short(label: str) -> str:
 def _set_category_ticks(ax: Axes, labels: Sequence[str], axis_label: str) -> None:
     positions = np.arange(len(labels))
     shown = [_short(label) for label in labels]
-    ax.set_xticks(positions, shown)
+    ax.set_xticks(positions, shown, **LITERAL_TEXT)
     if sum(len(label) for label in shown) > UPRIGHT_TICK_LABEL_CHARS:
         for text in ax.get_xticklabels():
             text.set_rotation(TICK_LABEL_ROTATION)
             text.set_horizontalalignment("right")
             text.set_rotation_mode("anchor")
-    ax.set_xlabel(_title(axis_label))
+    ax.set_xlabel(_title(axis_label), **LITERAL_TEXT)
     if len(labels):
         ax.set_xlim(-0.5, len(labels) - 0.5)
 
@@ -151,12 +156,14 @@ def _title(column: str) -> str:
     return COLUMN_TITLES.get(column, column)
 
 
-def _legend(ax: Axes, title: str, handles: list[Patch] | None = None) -> None:
-    """Legend to the right of the axes, where it can never hide a bar or a box."""
-    options: dict[str, Any] = {"title": _title(title), "fontsize": "small", **LEGEND_PLACEMENT}
-    if handles is not None:
-        options["handles"] = handles
-    ax.legend(**options)
+def _legend(ax: Axes, title: str, handles: Sequence[Artist | Container]) -> None:
+    """Legend of ``handles`` to the right of the axes, where it can never hide a bar or a box.
+
+    Passing the handles keeps labels starting with "_", which ``ax.legend()`` would drop.
+    """
+    legend = ax.legend(handles=handles, title=_title(title), fontsize="small", **LEGEND_PLACEMENT)
+    for text in (*legend.get_texts(), legend.get_title()):
+        text.update(LITERAL_TEXT)
 
 
 def _no_data(ax: Axes) -> None:
@@ -184,11 +191,13 @@ def _stack(
     stacked: bool,
     width: Any,
     kwargs: dict[str, Any],
-) -> float:
-    """Draw one bar series per hue value, stacked or side by side; the tallest top."""
+) -> tuple[float, list[BarContainer]]:
+    """Draw one bar series per hue value, stacked or side by side; the tallest top, and the
+    series."""
     heights = np.array([[_as_float(c) for c in row] for row in matrix], dtype=float)
     bottom = np.zeros(heights.shape[1] if len(heights) else 0)
     n = max(len(hue_labels), 1)
+    series = []
     for i, (row, label) in enumerate(zip(heights, hue_labels, strict=True)):
         if stacked:
             container = ax.bar(x, row, width=width, bottom=bottom, label=label, **kwargs)
@@ -199,10 +208,11 @@ def _stack(
             bottom = bottom + row
         else:
             offset = (i - (n - 1) / 2) * width / n
-            ax.bar(x + offset, row, width=width / n, label=label, **kwargs)
+            container = ax.bar(x + offset, row, width=width / n, label=label, **kwargs)
+        series.append(container)
     if not heights.size:
-        return 0.0
-    return float(bottom.max()) if stacked else float(heights.max())
+        return 0.0, series
+    return (float(bottom.max()) if stacked else float(heights.max())), series
 
 
 # --- plot_cost -------------------------------------------------------------------------------
@@ -271,11 +281,11 @@ def plot_cost(
     else:
         hues = _hue_grouping(runs, hue, usage, DEFAULT_HUE_TOP)
         matrix = _cost_matrix(groups, hues, usage)
-        largest = _stack(
+        largest, series = _stack(
             axes, x, matrix, hues.order, stacked=stacked, width=BAR_FILL, kwargs=kwargs
         )
-        if hues.order:
-            _legend(axes, hue)
+        if series:
+            _legend(axes, hue, series)
     _set_category_ticks(axes, groups.order, by)
     axes.set_ylabel("Cost (USD)")
     _dollar_axis(axes, largest)
@@ -506,7 +516,7 @@ def plot_cost_over_time(
             stacks = _hue_grouping(runs, by, usage, top)
             sums = _decimal_sums([ordinals, stacks.labels], usage)["cost"].to_dict()
             matrix = [[sums.get((o, s)) for o in keys[0]] for s in stacks.order]
-            largest = _stack(
+            largest, series = _stack(
                 axes,
                 x,
                 matrix,
@@ -515,7 +525,7 @@ def plot_cost_over_time(
                 width=width,
                 kwargs={"align": "edge", **kwargs},
             )
-            _legend(axes, by)
+            _legend(axes, by, series)
         locator = mdates.AutoDateLocator()
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

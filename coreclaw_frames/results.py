@@ -5,6 +5,11 @@ then the worker's declared ``headers`` in order, then any other keys, then ``fet
 Nested objects become dotted columns (``author.name``). Each column gets the narrowest type
 that holds all its values: ``Int64``, ``Float64``, ``boolean``, Arrow strings, Arrow lists.
 A column whose values share no type (say ints and strings) stays ``object``, values untouched.
+
+``run_slug`` and ``fetch_error`` always describe the run and its fetch. A scraped key with
+one of those names keeps its values under the name with ``scraped.`` in front
+(``scraped.run_slug``), and again while that name is taken too
+(``scraped.scraped.run_slug``): the names depend only on which keys occur.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ __all__ = ["fetch_results", "results_frame"]
 
 KEY_COLUMN = "run_slug"
 ERROR_COLUMN = "fetch_error"
+#: Put in front of a scraped key named like one of the frame's own columns.
+SCRAPED_PREFIX = "scraped."
 #: Arrow types that have a pandas nullable counterpart.
 _NULLABLE_DTYPES = {
     pa.int64(): pd.Int64Dtype(),
@@ -53,7 +60,8 @@ def fetch_results(
     Runs are fetched concurrently, each one page after another. A run whose rows cannot all
     be fetched is never dropped: it becomes one row with only ``run_slug`` and
     ``fetch_error``, and with ``errors="raise"`` (default) the batch ends in
-    :class:`BatchFetchError` carrying the complete frame.
+    :class:`BatchFetchError` carrying the complete frame. Scraped keys named ``run_slug`` or
+    ``fetch_error`` become ``scraped.run_slug`` and ``scraped.fetch_error`` (see module docs).
 
     Example
     -------
@@ -77,25 +85,33 @@ def results_frame(runs: Iterable[tuple[str, tuple[Headers, Rows] | str]]) -> pd.
     0  01KSFDS8XWTJME33C08XMCR6B9     A  1        <NA>
     """
     declared: dict[str, None] = {}
-    records: list[dict[str, Any]] = []
+    slugs: list[str] = []
+    rows: list[dict[str, Any]] = []
+    errors: list[str | None] = []
     for slug, outcome in runs:
         if isinstance(outcome, str):
-            records.append({KEY_COLUMN: slug, ERROR_COLUMN: outcome})
+            slugs.append(slug)
+            rows.append({})
+            errors.append(outcome)
             continue
-        headers, rows = outcome
+        headers, scraped = outcome
         declared.update(dict.fromkeys(headers))
-        records.extend({KEY_COLUMN: slug, **_flatten(row)} for row in rows)
+        for row in scraped:
+            slugs.append(slug)
+            rows.append(_flatten(row))
+            errors.append(None)
     seen: dict[str, None] = {}
-    for record in records:
-        seen.update(dict.fromkeys(record))
-    seen.pop(KEY_COLUMN, None)
-    seen.pop(ERROR_COLUMN, None)
-    order = [KEY_COLUMN, *_column_order(list(declared), list(seen)), ERROR_COLUMN]
-    columns = {}
-    for name in order:
-        values = [r.get(name) for r in records]
-        columns[name] = _strings(values) if name in (KEY_COLUMN, ERROR_COLUMN) else _typed(values)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    source = _scraped_names(list(seen))
+    renamed = {key: name for name, key in source.items()}
+    scraped_order = _column_order([renamed.get(h, h) for h in declared], list(source))
+    columns = {KEY_COLUMN: _strings(slugs)}
+    for name in scraped_order:
+        key = source[name]
+        columns[name] = _typed([row.get(key) for row in rows])
+    columns[ERROR_COLUMN] = _strings(errors)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
 def _fetch_run_results(client: Client, slug: str) -> tuple[Headers, Rows]:
@@ -111,6 +127,20 @@ def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def _scraped_names(keys: list[str]) -> dict[str, str]:
+    """Column name -> scraped key, in key order; keys named like a frame column get
+    ``SCRAPED_PREFIX`` until the name is free."""
+    taken = {*keys, KEY_COLUMN, ERROR_COLUMN}
+    names: dict[str, str] = {}
+    for key in keys:
+        name = key
+        if key in (KEY_COLUMN, ERROR_COLUMN):
+            while name in taken:
+                name = SCRAPED_PREFIX + name
+        names[name] = key
+    return names
 
 
 def _column_order(declared: list[str], seen: list[str]) -> list[str]:

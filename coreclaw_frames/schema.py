@@ -10,6 +10,8 @@ exact and faster than ``pd.DataFrame(records)``.
 
 from __future__ import annotations
 
+import re
+import reprlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,10 +57,33 @@ STATUS_DTYPE = pd.CategoricalDtype(list(STATUS_LABELS), ordered=True)
 #: finer prices and 20 integer digits for totals.
 USAGE_ARROW_TYPE = pa.decimal128(38, 18)
 USAGE_DTYPE = pd.ArrowDtype(USAGE_ARROW_TYPE)
+#: What a cost must look like: plain decimal digits. Arrow would also parse "1e30", and wrap it
+#: into another number when it does not fit.
+USAGE_PATTERN = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 #: Arrow strings with 32-bit offsets: pandas' own StringDtype widens every offset to 64 bits.
 STRING_DTYPE = pd.ArrowDtype(pa.string())
 INT_DTYPE = pd.Int64Dtype()
 API_TIME_ARROW_TYPE = pa.timestamp("s", tz="UTC")
+#: Run times are unix seconds from 2000-01-01 to 2200-01-01 (0 means "not yet"). Larger values
+#: in the same range of milliseconds are read as milliseconds; anything else is flagged.
+TIME_FIELDS = ("started_at", "finished_at")
+EARLIEST_TIME = 946_684_800
+LATEST_TIME = 7_258_118_400
+MS_PER_SECOND = 1000
+#: The longest a run may report to have taken (seconds): a year.
+LONGEST_DURATION = 366 * 86_400
+#: ``[low, high)`` of each number a record holds; 0 is always accepted.
+PLAUSIBLE_RANGES: dict[str, tuple[int, int]] = {
+    "started_at": (EARLIEST_TIME, LATEST_TIME),
+    "finished_at": (EARLIEST_TIME, LATEST_TIME),
+    "duration": (0, LONGEST_DURATION),
+    "results": (0, 2**63 - 1),
+    "traffic": (0, 2**63 - 1),
+}
+#: Fields a fetched run record must hold (what run, which worker, in what state, when);
+#: without one the row is flagged. The others may be missing or null: NA (an unknown cost,
+#: result count, traffic or duration; no title, version, origin or error text).
+REQUIRED_FIELDS = ("status", "scraper_slug", "started_at", "finished_at")
 FETCH_TIME_ARROW_TYPE = pa.timestamp("us", tz="UTC")
 DURATION_ARROW_TYPE = pa.duration("s")
 
@@ -158,10 +183,57 @@ def records_to_table(
     default_fetched_us = _epoch_us(fetched_at)
     try:
         return _build_table(records, default_fetched_us)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError, ValueError, OverflowError):
-        # Rare: some record has a value of the wrong type. Find and blank those cells, say so
-        # in fetch_error, and build again.
-        return _build_table([_clean_record(r) for r in records], default_fetched_us)
+    except (
+        _Unclean,
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        OverflowError,
+    ):
+        # Rare: some record holds a value of the wrong type, out of range, or misses a field.
+        # Clean every record (blank those cells, say so in fetch_error) and build again.
+        return _build_table([clean_record(r)[0] for r in records], default_fetched_us)
+
+
+def clean_record(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The record as the frame takes it, and what was wrong with it (empty when clean).
+
+    A value of the wrong type or out of range is dropped (its cell becomes NA) and named in
+    ``fetch_error``; so is a missing required field (:data:`REQUIRED_FIELDS`) of a record
+    that is not already a failed fetch. Times in milliseconds (2001-2200) become seconds.
+
+    >>> clean_record({"slug": "01KSFDS8XWTJME33C08XMCR6B9", "status": ["x"]})[1][0]
+    "unexpected status=['x']"
+    """
+    problems: list[str] = []
+    cleaned = dict(record)
+    for name, check in _FIELD_CHECKS.items():
+        value = cleaned.get(name)
+        if value is not None and not check(value):
+            problems.append(f"unexpected {name}={_brief(value)}")
+            del cleaned[name]
+    in_ms = [name for name in TIME_FIELDS if _in_ms(cleaned.get(name))]
+    for name in in_ms:
+        cleaned[name] //= MS_PER_SECOND
+    duration = cleaned.get("duration")
+    if len(in_ms) == len(TIME_FIELDS) and duration == record["finished_at"] - record["started_at"]:
+        cleaned["duration"] = duration // MS_PER_SECOND  # a run timed in milliseconds throughout
+    for name, (low, high) in PLAUSIBLE_RANGES.items():
+        value = cleaned.get(name)
+        if value is not None and value != 0 and not low <= value < high:
+            problems.append(f"{name}={value!r} out of range")
+            del cleaned[name]
+    if record.get("fetch_error") is None:
+        missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
+        if missing:
+            problems.append(f"missing {', '.join(missing)}")
+    if problems:
+        reason = "malformed record: " + "; ".join(problems)
+        previous = record.get("fetch_error")
+        cleaned["fetch_error"] = f"{previous}; {reason}" if isinstance(previous, str) else reason
+    return cleaned, problems
 
 
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
@@ -208,6 +280,10 @@ def _status_array(values: list[Any]) -> pa.Array:
     )
 
 
+class _Unclean(Exception):
+    """Some record needs :func:`clean_record` before it can be built."""
+
+
 def _build_table(records: Sequence[Mapping[str, Any]], default_fetched_us: int) -> pa.Table:
     def values(name: str) -> list[Any]:
         return [r.get(name) for r in records]
@@ -218,29 +294,58 @@ def _build_table(records: Sequence[Mapping[str, Any]], default_fetched_us: int) 
     def ints(name: str) -> pa.Array:
         return pa.array(values(name), pa.int64())
 
-    started = _zero_to_null(ints("started_at"))
-    finished = _zero_to_null(ints("finished_at"))
-    duration = pc.if_else(pc.is_null(finished), pa.scalar(None, pa.int64()), ints("duration"))
+    fetch_error = strings("fetch_error")
+    numbers = {name: ints(name) for name in PLAUSIBLE_RANGES}
+    usage = strings("usage")
+    status = _status_array(values("status"))
+    scraper_slug = strings("scraper_slug")
+    required = {**numbers, "usage": usage, "status": status, "scraper_slug": scraper_slug}
+    _check_clean(numbers, usage, [required[name] for name in REQUIRED_FIELDS], fetch_error)
+    started = _zero_to_null(numbers["started_at"])
+    finished = _zero_to_null(numbers["finished_at"])
+    duration = pc.if_else(pc.is_null(finished), pa.scalar(None, pa.int64()), numbers["duration"])
     err_msg = strings("err_msg")
     fetched = pc.fill_null(ints("fetched_at"), default_fetched_us)
     arrays = {
         "slug": strings("slug"),
-        "status": _status_array(values("status")),
+        "status": status,
         "scraper_title": strings("scraper_title"),
-        "scraper_slug": strings("scraper_slug"),
+        "scraper_slug": scraper_slug,
         "version": strings("version"),
         "origin": strings("origin"),
-        "results": ints("results"),
-        "usage": strings("usage").cast(USAGE_ARROW_TYPE),
-        "traffic": ints("traffic"),
+        "results": numbers["results"],
+        "usage": usage.cast(USAGE_ARROW_TYPE),
+        "traffic": numbers["traffic"],
         "started_at": started.cast(API_TIME_ARROW_TYPE),
         "finished_at": finished.cast(API_TIME_ARROW_TYPE),
         "duration": duration.cast(DURATION_ARROW_TYPE),
         "err_msg": pc.if_else(pc.equal(err_msg, ""), pa.scalar(None, pa.string()), err_msg),
         "fetched_at": fetched.cast(FETCH_TIME_ARROW_TYPE),
-        "fetch_error": strings("fetch_error"),
+        "fetch_error": fetch_error,
     }
     return pa.table(arrays, schema=run_arrow_schema())
+
+
+def _check_clean(
+    numbers: Mapping[str, pa.Array],
+    usage: pa.Array,
+    required: Sequence[pa.Array],
+    fetch_error: pa.Array,
+) -> None:
+    """Raise :class:`_Unclean` when a number is out of range or a fetched record misses a
+    required field: the rare case, where the fast path gives way to :func:`clean_record`."""
+    for name, (low, high) in PLAUSIBLE_RANGES.items():
+        array = numbers[name]
+        outside = pc.or_(pc.less(array, low), pc.greater_equal(array, high))
+        if pc.any(pc.and_(outside, pc.not_equal(array, 0))).as_py():
+            raise _Unclean(name)
+    plain = pc.match_substring_regex(usage, USAGE_PATTERN.pattern)
+    if plain.null_count < len(plain) and not pc.all(plain).as_py():
+        raise _Unclean("usage")  # exponents and signs Arrow would parse, and might wrap
+    fetched = pc.is_null(fetch_error)
+    for array in required:
+        if array.null_count and pc.any(pc.and_(pc.is_null(array), fetched)).as_py():
+            raise _Unclean("a required field is missing")
 
 
 def _valid_int(value: Any) -> bool:
@@ -248,13 +353,29 @@ def _valid_int(value: Any) -> bool:
 
 
 def _valid_usage(value: Any) -> bool:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not USAGE_PATTERN.fullmatch(value):
         return False
     try:
         pa.array([value]).cast(USAGE_ARROW_TYPE)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return False
     return True
+
+
+#: How much of a malformed value a fetch_error quotes.
+BRIEF_CHARS = 60
+
+
+def _brief(value: Any) -> str:
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxlist, brief.maxdict, brief.maxstring = 2, 4, 4, 40
+    text = brief.repr(value)
+    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 3] + "..."
+
+
+def _in_ms(value: Any) -> bool:
+    low, high = PLAUSIBLE_RANGES["started_at"]
+    return _valid_int(value) and low * MS_PER_SECOND <= value < high * MS_PER_SECOND
 
 
 _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -270,24 +391,6 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "usage": _valid_usage,
     "fetch_error": lambda v: isinstance(v, str),
 }
-
-
-def _clean_record(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    bad = {
-        name: record[name]
-        for name, check in _FIELD_CHECKS.items()
-        if record.get(name) is not None and not check(record[name])
-    }
-    if not bad:
-        return record
-    cleaned = {k: v for k, v in record.items() if k not in bad}
-    described = ", ".join(f"{name}={value!r}" for name, value in bad.items())
-    previous = record.get("fetch_error")
-    reason = f"malformed record: unexpected {described}"
-    if isinstance(previous, str):
-        reason = f"{previous}; {reason}"
-    cleaned["fetch_error"] = reason
-    return cleaned
 
 
 # --- Arrow -> pandas -------------------------------------------------------------------------

@@ -385,7 +385,9 @@ def group_order(data: pd.DataFrame, by: str = WORKER_COLUMN) -> list[str]:
     Examples
     --------
     >>> from coreclaw_frames.schema import records_to_frame
-    >>> df = records_to_frame([{"version": "v1.0.10"}, {"version": "v1.0.9"}])
+    >>> run = {"status": "succeeded", "scraper_slug": "W", "started_at": 1773305309,
+    ...        "finished_at": 1773305369, "duration": 60}
+    >>> df = records_to_frame([{**run, "version": "v1.0.10"}, {**run, "version": "v1.0.9"}])
     >>> group_order(df, "version")
     ['v1.0.9', 'v1.0.10']
     """
@@ -605,9 +607,10 @@ def version_regressions(
     Examples
     --------
     >>> from coreclaw_frames.schema import records_to_frame
-    >>> rows = [{"scraper_title": "W", "version": v, "status": "succeeded", "results": 1000,
-    ...          "usage": u, "duration": 60, "finished_at": 1} for v, u in
-    ...         [("v1.0.9", "1.00"), ("v1.0.10", "1.50")]]
+    >>> run = {"status": "succeeded", "scraper_slug": "W", "scraper_title": "W",
+    ...        "started_at": 1773305309, "finished_at": 1773305369, "duration": 60}
+    >>> rows = [{**run, "version": v, "results": 1000, "usage": u}
+    ...         for v, u in [("v1.0.9", "1.00"), ("v1.0.10", "1.50")]]
     >>> version_regressions(records_to_frame(rows))[["previous_version", "version"]]
       previous_version  version
     0           v1.0.9  v1.0.10

@@ -109,3 +109,64 @@ def test_unknown_api_version_from_the_environment_names_the_variable(monkeypatch
     monkeypatch.setenv("CORECLAW_API_VERSION", "v9")
     with pytest.raises(ValueError, match=r"\$CORECLAW_API_VERSION must be 'v2' or 'v1', got 'v9'"):
         ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1")
+
+
+def test_a_key_read_from_a_file_keeps_working(sandbox):
+    with ccf.Client(api_key=f"  {sandbox.api_key}\n", base_url=sandbox.url) as client:
+        assert ccf.account_info(client=client).balance is not None
+
+
+@pytest.mark.parametrize("middle", ["\x00", "\n", "\t", "é", "\x7f"])
+def test_a_key_with_control_or_non_ascii_characters_is_refused_unquoted(middle):
+    with pytest.raises(ValueError, match="control or non-ASCII") as info:
+        ccf.Client(api_key=f"zq9w{middle}x7v", base_url="http://127.0.0.1:1")
+    assert "zq9w" not in str(info.value) and "x7v" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+@pytest.mark.parametrize("key", ["", "   ", "\n"])
+def test_an_empty_key_is_refused(key):
+    with pytest.raises(ValueError, match="api_key is empty"):
+        ccf.Client(api_key=key, base_url="http://127.0.0.1:1")
+
+
+def test_a_key_that_is_not_a_string_is_refused():
+    with pytest.raises(TypeError, match="api_key must be a string"):
+        ccf.Client(api_key=b"bytes-key", base_url="http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2@api.example.com",
+        "https://user@api.example.com",
+        "http://:hunter2@127.0.0.1:8",
+    ],
+)
+def test_credentials_in_the_base_url_are_refused_without_showing_them(url):
+    with pytest.raises(ValueError, match="user name or password") as info:
+        ccf.Client(api_key=KEY, base_url=url)
+    assert "hunter2" not in str(info.value) and "user" not in str(info.value).split("got")[1]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://127.0.0.1:0", "https://h:-1"]
+)
+def test_bad_ports_are_refused_when_the_client_is_built(url):
+    with pytest.raises(ValueError, match="base_url"):
+        ccf.Client(api_key=KEY, base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("timeout", float("inf")),
+        ("timeout", float("nan")),
+        ("timeout", -1),
+        ("rate_limit", float("inf")),
+        ("rate_limit", -5),
+    ],
+)
+def test_numbers_must_be_finite_and_positive(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
+        ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", **{name: value})

@@ -1,12 +1,17 @@
 """Retry policy and rate control: pure logic, no sleeping."""
 
+import math
 import random
 
 import pytest
 
 from coreclaw_frames.api.retry import (
     BACKOFF_MAX,
+    CONGESTION_ANSWERS,
+    RATE_LIMIT_BACKOFF_BASE,
+    RATE_LIMIT_PATIENCE,
     RATE_LIMIT_RETRY_FACTOR,
+    RETRY_AFTER_MAX,
     RateController,
     RetryBudget,
     backoff,
@@ -60,7 +65,11 @@ def test_retry_after_is_a_floor_not_a_shortcut():
     rng = random.Random(0)
     assert retry_delay(RateLimitError("429", retry_after=7.0), 1, rng) == 7.0
     zero = [retry_delay(RateLimitError("429", retry_after=0.0), n, rng) for n in (1, 2, 3)]
-    assert all(d > 0.1 for d in zero)
+    assert all(d >= RATE_LIMIT_BACKOFF_BASE / 2 for d in zero)  # our own backoff still applies
+
+
+def test_retry_after_counts_up_to_its_cap():
+    assert retry_delay(RateLimitError("429", retry_after=3600.0), 1) == RETRY_AFTER_MAX
 
 
 def test_rate_limit_waits_stay_short_without_retry_after():
@@ -105,45 +114,85 @@ def test_client_side_limit_paces_requests():
     assert clock.now == pytest.approx(2.0)
 
 
-def test_throttle_cuts_rate_once_per_congestion_event():
-    clock = FakeClock()
-    rc = RateController(None, clock=clock, sleep=clock.sleep)
+def send(rc, clock, n, spacing=0.01):
+    """``n`` requests ``spacing`` seconds apart; their send times."""
     sent = []
-    for _ in range(100):  # 100 requests over 0.99 s
+    for _ in range(n):
         sent.append(rc.acquire())
-        clock.now += 0.01
-    clock.now -= 0.01
-    rc.throttled(sent[-1])
-    first = rc.rate
-    assert first == pytest.approx(0.8 * 100 / 0.99)
-    for s in sent[:-1]:  # the other in-flight requests report the same event
-        rc.throttled(s)
-    assert rc.rate == first
+        clock.now += spacing
+    return sent
 
 
-def test_a_fresh_burst_is_measured_over_its_own_span():
+def test_scattered_rate_limit_answers_leave_the_batch_alone():
     clock = FakeClock()
     rc = RateController(None, clock=clock, sleep=clock.sleep)
-    for _ in range(50):  # 50 requests in 0.25 s: 200 requests/s, not 50
-        rc.acquire()
-        clock.now += 0.005
-    rc.throttled(clock.now)
-    assert rc.rate == pytest.approx(0.8 * 50 / 0.25)
+    sent = send(rc, clock, 200)
+    for i, at in enumerate(sent):
+        if i % 20 == 7:  # one answer in twenty
+            rc.throttled(at, retry_after=30.0)
+        else:
+            rc.answered(at)
+    assert rc.rate is None  # never paced
+    assert rc.acquire() == clock.now  # and never paused by the Retry-After
+
+
+def test_congestion_cuts_the_rate_to_the_accepted_share_once():
+    clock = FakeClock()
+    rc = RateController(None, clock=clock, sleep=clock.sleep)
+    sent = send(rc, clock, 100)  # 100 requests over 1 s
+    for at in sent[:6]:
+        rc.answered(at)
+    rc.throttled(sent[6])
+    assert rc.rate is None  # 1 of 7 answers refused: too few to tell
+    rc.throttled(sent[7])  # 2 of 8 refused: congested
+    cut = rc.rate
+    assert cut == pytest.approx(0.75 * 100 / 1.0)  # down to the 75% the server accepted
+    for at in sent[10:]:  # the other requests in flight report the same congestion
+        rc.throttled(at)
+    assert rc.rate == cut
+
+
+def test_all_refused_answers_cut_the_rate_by_three_quarters_not_to_nothing():
+    clock = FakeClock()
+    rc = RateController(None, clock=clock, sleep=clock.sleep)
+    sent = send(rc, clock, 50, spacing=0.005)  # 50 requests in 0.25 s: 200 requests/s
+    for at in sent[:CONGESTION_ANSWERS]:
+        rc.throttled(at)
+    assert rc.rate == pytest.approx(0.25 * 50 / 0.25, rel=0.05)
 
 
 def test_rate_grows_back_after_a_cut_but_not_past_the_cap():
     clock = FakeClock()
     rc = RateController(50.0, clock=clock, sleep=clock.sleep)
-    rc.acquire()
-    rc.throttled(0.0)
+    sent = send(rc, clock, 20)
+    for at in sent[:CONGESTION_ANSWERS]:
+        rc.throttled(at)
     low = rc.rate
     for _ in range(400):
         rc.acquire()
     assert low < rc.rate <= 50.0
 
 
-def test_retry_after_pauses_every_sender():
+def test_retry_after_pauses_every_sender_when_congested():
     clock = FakeClock()
     rc = RateController(None, clock=clock, sleep=clock.sleep)
-    rc.throttled(rc.acquire(), retry_after=3.0)
-    assert rc.acquire() >= 3.0
+    sent = send(rc, clock, 20)
+    for at in sent[:CONGESTION_ANSWERS]:
+        rc.throttled(at, retry_after=3.0)
+    now = clock.now
+    assert rc.acquire() >= now + 3.0
+
+
+def test_patience_runs_while_only_rate_limits_arrive():
+    clock = FakeClock()
+    rc = RateController(None, clock=clock, sleep=clock.sleep)
+    assert rc.patience_left() == math.inf
+    rc.throttled(rc.acquire())
+    clock.now += 100
+    assert rc.patience_left() == pytest.approx(RATE_LIMIT_PATIENCE - 100)
+    budget = RetryBudget(max_retries=5, rate=rc)
+    assert not budget.exhausted(RateLimitError("429"))
+    clock.now += RATE_LIMIT_PATIENCE
+    assert budget.exhausted(RateLimitError("429")) and budget.out_of_patience
+    rc.answered(rc.acquire())  # one good answer and patience starts over
+    assert rc.patience_left() == math.inf

@@ -1,6 +1,9 @@
 """The run cache: warm batches send no detail requests for finished runs, and survive damage."""
 
+import contextlib
 import json
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +15,7 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames import cache as cache_module
 from coreclaw_frames.cache import CACHE_FILE
 from coreclaw_frames.sandbox import serve
 
@@ -30,6 +34,11 @@ def finished(records):
 def cached_slugs(cache_dir):
     with sqlite3.connect(cache_dir / CACHE_FILE) as db:
         return {slug for (slug,) in db.execute("SELECT slug FROM runs")}
+
+
+def set_aside(cache_dir):
+    """The files a damaged cache was moved to."""
+    return [p.name for p in cache_dir.iterdir() if ".unreadable-" in p.name]
 
 
 def test_warm_cache_sends_no_detail_request_for_finished_runs(tmp_path):
@@ -83,8 +92,9 @@ def test_corrupt_cache_file_gives_warning_and_refetch(tmp_path):
     with serve(runs=40) as srv:
         slugs = [r["slug"] for r in srv.account.runs]
         with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
-            with pytest.warns(ccf.CacheWarning, match="could not be read"):
+            with pytest.warns(ccf.CacheWarning, match="could not be read") as caught:
                 df = ccf.fetch_runs(slugs, client=client, progress=False)
+            assert [w.filename for w in caught] == [__file__]  # the caller, not contextlib
             assert list(df["slug"]) == slugs and df["fetch_error"].isna().all()
             assert srv.counters.requests_by_route[DETAIL] == len(slugs)
             srv.reset_counters()
@@ -116,8 +126,9 @@ def test_damaged_entry_is_refetched_not_trusted(tmp_path, damage):
                 for i, text in damaged.items():
                     db.execute("UPDATE runs SET record = ? WHERE slug = ?", (text, slugs[i]))
             srv.reset_counters()
-            with pytest.warns(ccf.CacheWarning, match="damaged"):
+            with pytest.warns(ccf.CacheWarning, match="damaged") as caught:
                 again = ccf.fetch_runs(slugs, client=client, progress=False)
+            assert {w.filename for w in caught} == {__file__}
         assert set(srv.counters.requests_by_slug) == {slugs[i] for i in damaged}
     pd.testing.assert_frame_equal(
         first.drop(columns="fetched_at"), again.drop(columns="fetched_at")
@@ -129,8 +140,9 @@ def test_cache_of_another_format_is_set_aside(tmp_path):
         db.execute("PRAGMA user_version=99")
     with serve(runs=10) as srv:
         with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
-            with pytest.warns(ccf.CacheWarning, match="cache format 99"):
+            with pytest.warns(ccf.CacheWarning, match="cache format 99") as caught:
                 ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
+            assert [w.filename for w in caught] == [__file__]
     assert cached_slugs(tmp_path) == set(finished(srv.account.runs))
 
 
@@ -237,3 +249,142 @@ def test_a_cache_of_the_previous_format_is_emptied_quietly(tmp_path):
         with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
             ccf.fetch_runs([r["slug"] for r in srv.account.runs], client=client, progress=False)
     assert cached_slugs(tmp_path) == set(finished(srv.account.runs))
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"status": None},  # a required field missing
+        {"started_at": 10**16},  # a time out of any range
+        {"results": "12"},  # a value of the wrong type
+    ],
+)
+def test_a_malformed_finished_run_is_not_cached(tmp_path, canned, broken):
+    slug = "01KSFDS8XWTJME33C08XMCR6B9"
+    record = {
+        "slug": slug,
+        "status": "succeeded",
+        "scraper_slug": "01KPD6M5YVHWCNQCRK32BD02TP",
+        "results": 4,
+        "usage": "0.5",
+        "traffic": 10,
+        "started_at": 1773305309,
+        "finished_at": 1773305316,
+        "duration": 7,
+    }
+    client = canned({**record, **broken})
+    client.cache_dir = tmp_path
+    df = ccf.fetch_runs([slug], client=client, errors="coerce", progress=False)
+    assert df.loc[0, "fetch_error"].startswith("malformed record")
+    assert cached_slugs(tmp_path) == set()
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    for statement in sys.argv[2:]:
+        db.execute(statement)
+    print("locked", flush=True)
+    sys.stdin.read()  # hold the lock until the test closes stdin
+    """
+)
+
+
+@contextlib.contextmanager
+def locked_by_another_process(path, *statements):
+    """Another process holds ``path`` with ``statements`` executed until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), *statements],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("lock", "reads"),
+    [
+        # Nobody else may read or write: the cache cannot even be opened.
+        (("PRAGMA locking_mode=EXCLUSIVE", "BEGIN EXCLUSIVE"), False),
+        # A long write transaction: WAL readers go on, writers wait.
+        (("BEGIN EXCLUSIVE",), True),
+    ],
+    ids=["read-and-write-lock", "write-lock"],
+)
+def test_a_cache_locked_by_another_process_is_skipped_not_set_aside(
+    tmp_path, monkeypatch, lock, reads
+):
+    monkeypatch.setattr(cache_module, "BUSY_TIMEOUT", 0.1)
+    with serve(runs=40) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        done = finished(srv.account.runs)
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            ccf.fetch_runs(done[:10], client=client, progress=False)
+            srv.reset_counters()
+            with locked_by_another_process(tmp_path / CACHE_FILE, *lock):
+                with pytest.warns(ccf.CacheWarning, match="busy") as caught:
+                    df = ccf.fetch_runs(slugs, client=client, progress=False)
+                assert not set_aside(tmp_path)
+            assert list(df["slug"]) == slugs and df["fetch_error"].isna().all()
+            hits = set(done[:10]) if reads else set()
+            assert set(srv.counters.requests_by_slug) == set(slugs) - hits
+            assert len(caught) == 1 and caught[0].filename == __file__
+            assert cached_slugs(tmp_path) == set(done[:10])  # kept, and nothing half-written
+            ccf.fetch_runs(slugs, client=client, progress=False)  # usable once released
+    assert cached_slugs(tmp_path) == set(done)
+
+
+@pytest.fixture
+def take_write_permission():
+    """``take_write_permission(path)``: make a file or directory unwritable until teardown.
+
+    Root ignores permission bits, so when ``os.access`` says chmod did not take, the path is
+    also marked immutable (``chattr +i``), which stops root too: the cache then meets the same
+    EPERM/EACCES errors from the file system that a normal user meets, and no code path is
+    faked. Skipped where neither works.
+    """
+    undo = []
+
+    def take(path):
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        undo.append(lambda: path.chmod(mode))
+        if os.access(path, os.W_OK):
+            chattr = shutil.which("chattr")
+            if chattr is None or subprocess.run([chattr, "+i", path]).returncode != 0:
+                pytest.skip("cannot take write permission away here")
+            undo.append(lambda: subprocess.run([chattr, "-i", path], check=True))
+        assert not os.access(path, os.W_OK)
+
+    yield take
+    for step in reversed(undo):
+        step()
+
+
+@pytest.mark.parametrize("unwritable", ["file", "directory"])
+def test_a_read_only_cache_is_read_but_never_written_or_set_aside(
+    tmp_path, take_write_permission, unwritable
+):
+    with serve(runs=40) as srv:
+        slugs = [r["slug"] for r in srv.account.runs]
+        done = finished(srv.account.runs)
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url, cache_dir=tmp_path) as client:
+            ccf.fetch_runs(done[:10], client=client, progress=False)
+            before = (tmp_path / CACHE_FILE).read_bytes()
+            take_write_permission(tmp_path / CACHE_FILE if unwritable == "file" else tmp_path)
+            srv.reset_counters()
+            with pytest.warns(ccf.CacheWarning, match="read-only") as caught:
+                df = ccf.fetch_runs(slugs, client=client, progress=False)
+        assert list(df["slug"]) == slugs and df["fetch_error"].isna().all()
+        assert set(srv.counters.requests_by_slug) == set(slugs) - set(done[:10])  # hits served
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert (tmp_path / CACHE_FILE).read_bytes() == before  # nothing written
+    assert not set_aside(tmp_path)

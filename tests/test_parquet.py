@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,6 +28,7 @@ from coreclaw_frames import CoreClawError, ParquetFormatError
 from coreclaw_frames import parquet as parquet_module
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet
+from coreclaw_frames.results import results_frame as build_results_frame
 from coreclaw_frames.sandbox import build_account
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
@@ -207,6 +213,31 @@ def test_partitioned_by_integer_column_of_a_results_frame(tmp_path: Path):
     assert list(back["rank"])[:2] == [-(2**62), 1] and back["rank"].isna().sum() == 1
 
 
+def test_refuses_a_partition_value_too_long_for_a_directory_name(
+    runs: pd.DataFrame, tmp_path: Path
+):
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    prefix = "scraper_title="
+    df = runs.head(10).copy()
+    df.loc[3, "scraper_title"] = "x" * (limit - len(prefix))  # exactly the longest name
+    target = tmp_path / "runs"
+    to_parquet(df, target, partition_cols=["scraper_title"])
+    assert (target / (prefix + df.loc[3, "scraper_title"])).is_dir()
+
+    df.loc[3, "scraper_title"] = "x" * (limit - len(prefix) + 1)
+    df.loc[5, "scraper_title"] = "Résumé " * 30  # 210 characters, 570 bytes URL-encoded
+    before = files_in(tmp_path)
+    with pytest.raises(ValueError) as caught:
+        to_parquet(df, target, partition_cols=["scraper_title"], mode="merge")
+    message = str(caught.value)
+    assert "'scraper_title'" in message and "210 characters" in message
+    assert "Résumé" in message and "Résumé " * 5 not in message  # the value, truncated
+    assert f"{len(prefix) + 570} bytes" in message and f"{limit}" in message
+    assert "'scraper_slug' instead of 'scraper_title'" in message
+    assert len(message) < 500
+    assert files_in(tmp_path) == before  # nothing written
+
+
 def test_a_partition_file_alone_is_refused(runs: pd.DataFrame, tmp_path: Path):
     path = to_parquet(runs, tmp_path / "runs", partition_cols=["scraper_slug"])
     with pytest.raises(ParquetFormatError, match="read the dataset directory"):
@@ -322,6 +353,57 @@ def test_merge_on_a_tie_keeps_the_frame_being_written(records: list[dict], tmp_p
     assert len(merged) == 3 and merged.loc[0, "results"] == 99
 
 
+def failed_fetch(
+    slugs: list[str], *, at: pd.Timestamp, reason: str = "HTTP 503 after 6 attempts"
+) -> pd.DataFrame:
+    """Rows of runs whose fetch failed: only slug, fetched_at and fetch_error."""
+    return records_to_frame([{"slug": s, "fetch_error": reason} for s in slugs], fetched_at=at)
+
+
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"]])
+def test_merge_of_a_partly_failed_refetch_keeps_the_stored_runs(
+    records: list[dict], tmp_path: Path, partition_cols
+):
+    stored = records_to_frame(records[:20], fetched_at=FETCHED)
+    path = to_parquet(stored, tmp_path / "runs", partition_cols=partition_cols)
+    slugs = list(stored["slug"])
+    refetched, failed = slugs[:5], slugs[5:10]
+    batch = pd.concat(
+        [newer_fetch(records, refetched, at=LATER), failed_fetch(failed, at=LATER)],
+        ignore_index=True,
+    )
+    frame = ccf.BatchFetchError(batch).frame  # the README's recovery path
+    to_parquet(frame, path, partition_cols=partition_cols, mode="merge")
+    merged = read_parquet(path).set_index("slug")
+
+    assert sorted(merged.index) == sorted(slugs)
+    assert (merged.loc[refetched, "results"] == 99).all()
+    assert merged["fetch_error"].isna().all()
+    kept = slugs[5:]
+    pd.testing.assert_frame_equal(merged.loc[kept], stored.set_index("slug").loc[kept])
+    assert merged["usage"].sum() == stored.set_index("slug").loc[kept, "usage"].sum() + 5 * Decimal(
+        "1.5"
+    )
+
+
+def test_merge_a_good_row_replaces_a_failed_or_flagged_one_whatever_its_age(
+    records: list[dict], tmp_path: Path
+):
+    slugs = [r["slug"] for r in records[:4]]
+    path = to_parquet(failed_fetch(slugs, at=LATER), tmp_path / "r.parquet")
+    good = records_to_frame(records[:4], fetched_at=FETCHED)  # older, but fetched
+    pd.testing.assert_frame_equal(read_parquet(to_parquet(good, path, mode="merge")), good)
+    # A newer row flagged as malformed (fetch_error set, some data) does not replace it either.
+    flagged = records_to_frame([{**records[0], "results": "many"}], fetched_at=LATER)
+    assert flagged.loc[0, "fetch_error"].startswith("malformed record")
+    pd.testing.assert_frame_equal(read_parquet(to_parquet(flagged, path, mode="merge")), good)
+    # Between two failed rows, the newer one wins.
+    failed_again = failed_fetch(slugs[:1], at=LATER, reason="HTTP 404")
+    to_parquet(failed_fetch(slugs[:1], at=FETCHED), tmp_path / "f.parquet")
+    merged = read_parquet(to_parquet(failed_again, tmp_path / "f.parquet", mode="merge"))
+    assert merged["fetch_error"].tolist() == ["HTTP 404"]
+
+
 def test_merge_into_an_empty_directory_writes_the_dataset(runs: pd.DataFrame, tmp_path: Path):
     (tmp_path / "runs").mkdir()
     path = to_parquet(runs, tmp_path / "runs", partition_cols=["origin"], mode="merge")
@@ -337,22 +419,41 @@ def test_merge_into_a_missing_path_dedups_the_frame(records: list[dict], tmp_pat
     assert (merged.head(5)["results"] == 99).all()
 
 
-@given(
-    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=20),
-    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=20),
-)
-@settings(max_examples=25, deadline=None)
-def test_merge_property_one_row_per_run_with_the_newest_fetch(old_rows, new_rows):
+#: A run record with every required field: a good row (no fetch_error) once built.
+COMPLETE_RECORD = {
+    "status": "succeeded",
+    "scraper_slug": "01K2R2T400R84P57VFQVC2R1YD",
+    "usage": "0.5",
+    "results": 0,
+    "traffic": 0,
+    "started_at": 0,
+    "finished_at": 0,
+    "duration": 0,
+}
+#: Rows of a merge property example: (slug index, hours after FETCHED, whether the fetch failed).
+merge_rows = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3), st.booleans()), max_size=20)
+
+
+@given(merge_rows, merge_rows)
+@settings(max_examples=50, deadline=None)
+def test_merge_property_one_row_per_run_good_rows_first_then_the_newest(old_rows, new_rows):
     slugs = [f"01KSFDS8XWTJME33C08XMCR6B{i}" for i in range(7)]
 
-    def frame(rows: list[tuple[int, int]], tag: int) -> pd.DataFrame:
-        df = records_to_frame(
-            [{"slug": slugs[s], "results": tag * 100 + i} for i, (s, _) in enumerate(rows)],
-            fetched_at=FETCHED,
-        )
-        return df.assign(fetched_at=[FETCHED + pd.Timedelta(hours=h) for _, h in rows]).astype(
+    def frame(rows: list[tuple[int, int, bool]], tag: int) -> pd.DataFrame:
+        # Each row is told apart by its results (good rows) or its fetch_error (failed rows).
+        records = [
+            {"slug": slugs[s], "fetch_error": f"HTTP 503 ({tag}.{i})"}
+            if failed
+            else {**COMPLETE_RECORD, "slug": slugs[s], "results": tag * 100 + i}
+            for i, (s, _, failed) in enumerate(rows)
+        ]
+        df = records_to_frame(records, fetched_at=FETCHED)
+        return df.assign(fetched_at=[FETCHED + pd.Timedelta(hours=h) for _, h, _ in rows]).astype(
             {"fetched_at": RUN_DTYPES["fetched_at"]}
         )
+
+    def marker(row: pd.Series) -> tuple:
+        return (row["fetched_at"], str(row["results"]), str(row["fetch_error"]))
 
     old, new = frame(old_rows, 1), frame(new_rows, 2)
     with tempfile.TemporaryDirectory() as directory:
@@ -363,9 +464,10 @@ def test_merge_property_one_row_per_run_with_the_newest_fetch(old_rows, new_rows
     assert sorted(merged["slug"]) == sorted(set(both["slug"]))
     for slug, row in merged.set_index("slug").iterrows():
         candidates = both[both["slug"] == slug]
-        assert row["fetched_at"] == candidates["fetched_at"].max()
-        newest = candidates[candidates["fetched_at"] == row["fetched_at"]]
-        assert row["results"] == newest["results"].iloc[-1]  # ties: the later row
+        good = candidates[candidates["fetch_error"].isna()]
+        pool = good if len(good) else candidates  # a failed row never replaces a good one
+        newest = pool[pool["fetched_at"] == pool["fetched_at"].max()]
+        assert marker(row) == marker(newest.iloc[-1])  # ties: the later row
 
 
 def test_merge_results_replaces_each_runs_rows(tmp_path: Path):
@@ -384,6 +486,29 @@ def test_merge_results_replaces_each_runs_rows(tmp_path: Path):
     assert merged["views"].dtype == "Int64"  # NA for the old rows: int64 became nullable
     assert merged["views"].tolist()[-2:] == [7, 8] and merged["views"].isna().sum() == 4
     assert merged["rank"].dtype == "Int64" and merged["rank"].isna().sum() == 3
+
+
+def test_merge_results_keeps_a_runs_stored_rows_when_its_refetch_failed(tmp_path: Path):
+    stored = build_results_frame(
+        [
+            ("01A", (["title"], [{"title": "a1"}, {"title": "a2"}])),
+            ("01B", "HTTP 503 after 6 attempts"),
+            ("01C", (["title"], [{"title": "c1"}])),
+        ]
+    )
+    path = to_parquet(stored, tmp_path / "results.parquet")
+    refetch = build_results_frame(
+        [
+            ("01A", "HTTP 503 after 6 attempts"),  # only a failed row: the stored rows stay
+            ("01B", (["title"], [{"title": "b1"}])),  # good rows replace the failed row
+            ("01C", (["title"], [{"title": "c2"}, {"title": "c3"}])),
+            ("01D", "70001 Run record does not exist"),  # nothing stored: kept, nothing lost
+        ]
+    )
+    merged = read_parquet(to_parquet(refetch, path, mode="merge"))
+    assert merged["run_slug"].tolist() == ["01A", "01A", "01B", "01C", "01C", "01D"]
+    assert merged["title"].tolist()[:5] == ["a1", "a2", "b1", "c2", "c3"]
+    assert merged["fetch_error"].notna().tolist() == [False] * 5 + [True]
 
 
 def test_merge_refuses_a_different_frame_and_leaves_the_file(runs: pd.DataFrame, tmp_path: Path):
@@ -493,6 +618,157 @@ def test_an_interrupted_directory_swap_is_pointed_out(runs: pd.DataFrame, tmp_pa
     with pytest.raises(FileNotFoundError, match="rename it back"):
         to_parquet(runs.head(3), path, partition_cols=["origin"], mode="merge")
     assert not path.exists()
+
+
+# --- reading while another process writes ---------------------------------------------------
+
+#: Rewrites a dataset until STOP exists, alternating FIRST (overwrite) and SECOND (merge), and
+#: counts the rewrites in COUNT. The pause lets readers waiting for the lock in.
+REWRITE_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    import coreclaw_frames as ccf
+
+    dataset, first, second, stop, count = map(Path, sys.argv[1:])
+    frames = [ccf.read_parquet(first), ccf.read_parquet(second)]
+    rewrites = 0
+    while not stop.exists():
+        mode = "merge" if rewrites % 2 else "overwrite"
+        ccf.to_parquet(frames[rewrites % 2], dataset, partition_cols=["scraper_slug"], mode=mode)
+        rewrites += 1
+        count.with_suffix(".tmp").write_text(str(rewrites))
+        os.replace(count.with_suffix(".tmp"), count)
+        time.sleep(0.1)
+    """
+)
+#: Reads the test checks, and rewrites that must have happened meanwhile.
+CONCURRENT_READS = 50
+CONCURRENT_REWRITES = 10
+
+
+class LockNotOpenable:
+    """``FileLock`` as a process sees it that may not open the lock file."""
+
+    def __init__(self, path: str | os.PathLike[str], *args, **kwargs) -> None:
+        self.path = path
+
+    def acquire(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self.path))
+
+
+def equals_one_of(frame: pd.DataFrame, *candidates: pd.DataFrame) -> bool:
+    for candidate in candidates:
+        try:
+            pd.testing.assert_frame_equal(frame, candidate)
+        except AssertionError:
+            continue
+        return True
+    return False
+
+
+@pytest.mark.parametrize("lock", ["lock", "no lock"])
+def test_reads_see_one_complete_write_while_another_process_rewrites(
+    records: list[dict], tmp_path: Path, monkeypatch, lock
+):
+    first = records_to_frame(records[:300], fetched_at=FETCHED)
+    # The second content moves half the runs to other workers: other partition directories.
+    moved = [{**r, "scraper_slug": f"moved-{i % 3}"} if i % 2 else r for i, r in enumerate(records)]
+    second = newer_fetch(moved, list(first["slug"]), at=LATER)
+    sources = [
+        to_parquet(df, tmp_path / f"{name}.parquet") for name, df in [("a", first), ("b", second)]
+    ]
+    path = tmp_path / "runs"
+    contents = [
+        read_parquet(to_parquet(first, path, partition_cols=["scraper_slug"])),
+        read_parquet(to_parquet(second, path, partition_cols=["scraper_slug"], mode="merge")),
+    ]
+    assert not equals_one_of(*contents)
+    if lock == "no lock":
+        monkeypatch.setattr(parquet_module, "FileLock", LockNotOpenable)
+    stop, count = tmp_path / "stop", tmp_path / "count"
+    command = [sys.executable, "-c", REWRITE_SCRIPT, *map(str, [path, *sources, stop, count])]
+    writer = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        reads = 0
+        while (
+            reads < CONCURRENT_READS
+            or not count.exists()
+            or (int(count.read_text()) < CONCURRENT_REWRITES)
+        ):
+            assert writer.poll() is None, writer.communicate()[1]
+            if not equals_one_of(read_parquet(path), *contents):
+                pytest.fail(f"read {reads} is neither content: a mix of two writes")
+            reads += 1
+    finally:
+        stop.touch()
+        _, errors = writer.communicate(timeout=60)
+    assert writer.returncode == 0, errors
+
+
+def test_a_read_overtaken_by_every_write_gives_up_with_a_clear_error(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch
+):
+    path = to_parquet(runs.head(10), tmp_path / "runs", partition_cols=["origin"])
+    (tmp_path / ".runs.lock").unlink()  # no lock to wait for: reads check and start over
+    real_read = parquet_module._read
+    attempts = []
+
+    def overtaken(target: Path):
+        attempts.append(target)
+        frame = real_read(target)
+        to_parquet(runs.head(10), target, partition_cols=["origin"])  # a write meanwhile
+        return frame
+
+    monkeypatch.setattr(parquet_module, "_read", overtaken)
+    monkeypatch.setattr(parquet_module, "READ_RETRY_PAUSE", 0)
+    with pytest.raises(TimeoutError, match=r"rewritten by another process during each of \d+"):
+        read_parquet(path)
+    assert len(attempts) == parquet_module.READ_ATTEMPTS
+
+
+def test_a_read_only_directory_reads_without_the_lock(runs: pd.DataFrame, tmp_path: Path):
+    """Where the lock file is missing or closed to the reader, a read still works."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    to_parquet(runs, shared / "runs.parquet")
+    to_parquet(runs, shared / "runs", partition_cols=["scraper_slug"])
+    (shared / ".runs.parquet.lock").unlink()  # a reader would have to create it
+    (shared / ".runs.lock").chmod(0o444)  # a reader may not open it to lock
+    before = files_in(shared)
+    script = textwrap.dedent(
+        """
+        import pickle, sys
+        from pathlib import Path
+        import coreclaw_frames as ccf
+
+        shared = Path(sys.argv[1])
+        try:
+            (shared / "probe").touch()
+        except PermissionError:
+            pass
+        else:
+            sys.exit(f"{shared} is writable")
+        frames = [ccf.read_parquet(shared / "runs.parquet"), ccf.read_parquet(shared / "runs")]
+        sys.stdout.buffer.write(pickle.dumps(frames))
+        """
+    )
+    command = [sys.executable, "-c", script, str(shared)]
+    if os.geteuid() == 0:  # root writes anywhere unless it gives up that capability
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root, and setpriv is missing to drop CAP_DAC_OVERRIDE")
+        command = [setpriv, "--bounding-set", "-dac_override", "--", *command]
+    shared.chmod(0o555)
+    try:
+        done = subprocess.run(command, capture_output=True, check=False)
+    finally:
+        shared.chmod(0o755)
+    assert done.returncode == 0, done.stderr.decode()
+    file_frame, dataset_frame = pickle.loads(done.stdout)
+    pd.testing.assert_frame_equal(file_frame, runs)
+    pd.testing.assert_frame_equal(dataset_frame, sorted_by(runs, ["scraper_slug"]))
+    assert files_in(shared) == before
 
 
 # --- results frames --------------------------------------------------------------------------
@@ -709,6 +985,7 @@ def test_duckdb_reads_exact_decimal_totals(runs: pd.DataFrame, tmp_path: Path, p
         if partition_cols
         else f"read_parquet('{path}')"
     )
+    duckdb = pytest.importorskip("duckdb")
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
 
     def query(sql: str) -> list[tuple]:
@@ -732,8 +1009,8 @@ def test_duckdb_reads_exact_decimal_totals(runs: pd.DataFrame, tmp_path: Path, p
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
 @pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"], ["scraper_slug", "month"]])
 def test_dask_reads_exact_totals(runs: pd.DataFrame, tmp_path: Path, partition_cols):
-    import dask
-    import dask.dataframe as dd
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
 
     df = runs.assign(month=runs["started_at"].dt.strftime("%Y-%m"))
     path = to_parquet(df, tmp_path / "runs.parquet", partition_cols=partition_cols)
@@ -757,8 +1034,8 @@ def test_dask_reads_exact_totals(runs: pd.DataFrame, tmp_path: Path, partition_c
 
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
 def test_dask_reads_a_dataset_without_null_partitions_unchanged(runs: pd.DataFrame, tmp_path: Path):
-    import dask
-    import dask.dataframe as dd
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
 
     fetched = runs[runs["fetch_error"].isna()]
     path = to_parquet(fetched, tmp_path / "runs", partition_cols=["scraper_slug"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 from typing import Any, cast
@@ -16,10 +17,12 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.plots import (
+    MAX_TICK_LABEL_CHARS,
     NO_DATA_TEXT,
     plot_cost,
     plot_cost_over_time,
@@ -74,9 +77,12 @@ def finished_run(title: str, duration: int, **fields: Any) -> dict[str, Any]:
         "slug": f"{title}-{duration}",
         "status": "succeeded",
         "scraper_title": title,
+        "scraper_slug": title,
         "version": "v1",
         "origin": "api",
+        "results": 1,
         "usage": "1",
+        "traffic": 1,
         "started_at": T0,
         "finished_at": T0 + duration,
         "duration": duration,
@@ -266,6 +272,11 @@ def test_bad_input_is_rejected_before_drawing(
 # --- edge cases -------------------------------------------------------------------------------
 
 
+def without_costs(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every cost unknown (a fetched record must have one, so set it here)."""
+    return frame.assign(usage=pd.Series([None] * len(frame), dtype=frame["usage"].dtype))
+
+
 def edge_frames(runs: pd.DataFrame, many_workers: pd.DataFrame) -> dict[str, pd.DataFrame]:
     records = [V1.canonical_run(r) for r in build_account(seed=0, runs=300).runs]
     finished = [r for r in records if r["status"] == "succeeded"]
@@ -275,7 +286,7 @@ def edge_frames(runs: pd.DataFrame, many_workers: pd.DataFrame) -> dict[str, pd.
             [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]]
         ),
         "single": records_to_frame([{**r, "scraper_title": "Solo"} for r in finished[:20]]),
-        "na-costs": records_to_frame([{**r, "usage": None} for r in finished[:20]]),
+        "na-costs": without_costs(records_to_frame(finished[:20])),
         "300-groups": many_workers,
     }
 
@@ -300,3 +311,93 @@ def test_edge_cases_render(
     elif name == "300-groups" and plot is not plot_cost_over_time:
         assert len(ticks(ax)) == 13 and ticks(ax)[-1] == "other (288)"
     assert NO_DATA_TEXT not in texts or name in ("empty", "all-failed")
+
+
+# --- text from the data -----------------------------------------------------------------------
+
+#: Worker titles that mathtext would parse: as a formula ("$5 deals $") or not at all ("$^$").
+DOLLAR_TITLES = (
+    "Price $ tracker",
+    "$5 deals $",
+    "Deals $^$ today",
+    "A $x_$ title longer than any tick label may be",
+)
+#: A column name that mathtext cannot parse either.
+DOLLAR_COLUMN = "tier $_$"
+
+
+def dollar_frame() -> pd.DataFrame:
+    records = [
+        finished_run(title, 60 * (i + 1), version=f"v{i % 2}", usage=str(i + 1))
+        for i, title in enumerate(DOLLAR_TITLES * 2)
+    ]
+    frame = records_to_frame(records)
+    return frame.assign(**{DOLLAR_COLUMN: frame["scraper_title"]})
+
+
+def shortened(title: str) -> str:
+    if len(title) <= MAX_TICK_LABEL_CHARS:
+        return title
+    return title[: MAX_TICK_LABEL_CHARS - 1] + "…"
+
+
+def drawn_as_written(text: Text) -> bool:
+    """Whether ``text`` is drawn character for character: mathtext would change its extent."""
+    plain = Text(text=text.get_text())
+    plain.update_from(text)  # font, size, rotation
+    plain.set_parse_math(False)
+    plain.set_usetex(False)
+    plain.set_figure(text.figure)
+    renderer = text.figure.canvas.get_renderer()
+    drawn = text.get_window_extent(renderer).size
+    return bool(np.allclose(drawn, plain.get_window_extent(renderer).size))
+
+
+def legend_entries(ax: Axes) -> list[Text]:
+    legend = ax.get_legend()
+    assert legend is not None
+    return [*legend.get_texts(), legend.get_title()]
+
+
+@pytest.mark.parametrize(
+    ("plot", "options"),
+    [
+        pytest.param(plot_cost, {"by": "scraper_title"}, id="cost-ticks"),
+        pytest.param(plot_cost, {"by": DOLLAR_COLUMN, "hue": DOLLAR_COLUMN}, id="cost-legend"),
+        pytest.param(plot_duration, {"by": "scraper_title"}, id="duration-ticks"),
+        pytest.param(
+            plot_duration, {"by": DOLLAR_COLUMN, "hue": DOLLAR_COLUMN}, id="duration-legend"
+        ),
+        pytest.param(plot_cost_over_time, {"by": "scraper_title"}, id="over-time-legend"),
+        pytest.param(plot_cost_over_time, {"by": DOLLAR_COLUMN}, id="over-time-column"),
+    ],
+)
+def test_dollar_signs_in_the_data_are_drawn_literally(plot: Any, options: dict[str, str]) -> None:
+    ax = plot(dollar_frame(), **options)
+    ax.figure.canvas.draw()  # mathtext would raise on "$^$"
+    texts: list[Text] = []
+    if plot is not plot_cost_over_time:
+        assert sorted(ticks(ax)) == sorted(map(shortened, DOLLAR_TITLES))
+        texts += [*ax.get_xticklabels(), ax.xaxis.get_label()]
+    if plot is plot_cost_over_time or "hue" in options:
+        assert sorted(legend_texts(ax)) == sorted(DOLLAR_TITLES)
+        texts += legend_entries(ax)
+    if options["by"] == DOLLAR_COLUMN:
+        assert DOLLAR_COLUMN in [t.get_text() for t in texts]  # axis label or legend title
+    assert [t.get_text() for t in texts if not drawn_as_written(t)] == []
+    ax.figure.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.parametrize(
+    ("plot", "options"),
+    [
+        (plot_cost, {"by": "version", "hue": "scraper_title"}),
+        (plot_cost_over_time, {"by": "scraper_title"}),
+    ],
+    ids=["cost", "over-time"],
+)
+def test_legend_keeps_titles_starting_with_an_underscore(
+    plot: Any, options: dict[str, str]
+) -> None:
+    ax = plot(records_to_frame([finished_run(t, 60) for t in ("_draft", "Live")]), **options)
+    assert sorted(legend_texts(ax)) == ["Live", "_draft"]

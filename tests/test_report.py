@@ -16,15 +16,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames import report as report_module
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import to_parquet
+from coreclaw_frames.plots import MAX_TICK_LABEL_CHARS
 from coreclaw_frames.report import cost_report
 from coreclaw_frames.sandbox import build_account, run_frame
-from coreclaw_frames.schema import records_to_frame
+from coreclaw_frames.schema import STRING_DTYPE, USAGE_DTYPE, records_to_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 IMAGE_RE = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 
 
@@ -78,10 +82,18 @@ def test_report_sections(runs: pd.DataFrame, report: str) -> None:
 
 
 def test_report_lists_the_regressions(tmp_path: Path) -> None:
-    base = {"status": "succeeded", "scraper_title": "Alpha", "results": 1000, "usage": "1.00"}
+    base = {
+        "status": "succeeded",
+        "scraper_title": "Alpha",
+        "scraper_slug": "alpha",
+        "results": 1000,
+        "usage": "1.00",
+        "traffic": 0,
+        "started_at": T0,
+    }
     rows = [
-        {**base, "slug": "a", "version": "v1.0.9", "finished_at": 1, "duration": 100},
-        {**base, "slug": "b", "version": "v1.0.10", "finished_at": 1, "duration": 150},
+        {**base, "slug": "a", "version": "v1.0.9", "finished_at": T0 + 100, "duration": 100},
+        {**base, "slug": "b", "version": "v1.0.10", "finished_at": T0 + 150, "duration": 150},
     ]
     text = cost_report(records_to_frame(rows), tmp_path / "r.html").read_text(encoding="utf-8")
     section = text.split("<h2>Version regressions</h2>")[1].split("<h2>")[0]
@@ -147,24 +159,27 @@ def test_bad_input(
     assert list(tmp_path.iterdir()) == []
 
 
-def edge_records() -> dict[str, list[dict[str, Any]]]:
+def edge_frames() -> dict[str, pd.DataFrame]:
     records = [V1.canonical_run(r) for r in build_account(seed=1, runs=600).runs]
-    finished = [r for r in records if r["status"] == "succeeded"]
+    finished = records_to_frame([r for r in records if r["status"] == "succeeded"][:20])
+    titles = pd.Series([f"Worker {i % 300:03d}" for i in range(len(records))])
+    every = records_to_frame(records)
     return {
-        "empty": [],
-        "all-failed": [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]],
-        "single": [{**r, "scraper_title": "Solo"} for r in finished[:20]],
-        "na-costs": [{**r, "usage": None} for r in finished[:20]],
-        "300-groups": [
-            {**r, "scraper_title": f"Worker {i % 300:03d}"} for i, r in enumerate(records)
-        ],
+        "empty": records_to_frame([]),
+        "all-failed": records_to_frame(
+            [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]]
+        ),
+        "single": finished.assign(scraper_title=pd.Series(["Solo"] * 20, dtype=STRING_DTYPE)),
+        # A fetched record must have a cost, so unknown costs are set in the frame.
+        "na-costs": finished.assign(usage=pd.Series([None] * 20, dtype=USAGE_DTYPE)),
+        "300-groups": every.assign(scraper_title=titles.astype(STRING_DTYPE)),
     }
 
 
 @pytest.mark.parametrize("name", ["empty", "all-failed", "single", "na-costs", "300-groups"])
 def test_edge_cases_render(name: str, tmp_path: Path) -> None:
-    records = edge_records()[name]
-    text = cost_report(records_to_frame(records), tmp_path / "r.html").read_text(encoding="utf-8")
+    frame = edge_frames()[name]
+    text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")
     assert len(IMAGE_RE.findall(text)) == 3
     if name in ("empty", "all-failed"):
         assert "No runs." in text and "no started runs" in text
@@ -176,6 +191,34 @@ def test_edge_cases_render(name: str, tmp_path: Path) -> None:
     if name == "na-costs":
         assert "20 run(s) have no known cost" in text
     if name == "300-groups":
-        titles = {r["scraper_title"] for r in records if r.get("scraper_title")}
+        titles = set(frame["scraper_title"].dropna())
         assert len(titles) == 300
         assert all(f"<td>{title}</td>" in text for title in titles)
+
+
+def test_dollar_signs_in_titles_are_drawn_literally(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    titles = ["Price $ tracker", "$5 deals $", "Deals $^$ today", "A $x_$ title longer than a tick"]
+    frame = runs.head(200).assign(
+        scraper_title=pd.Series([titles[i % 4] for i in range(200)], dtype=STRING_DTYPE)
+    )
+    charts: list[Figure] = []
+
+    class RecordedFigure(Figure):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            charts.append(self)
+
+    monkeypatch.setattr(report_module, "Figure", RecordedFigure)
+    text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")  # drew them all
+    assert all(html.escape(title) in text for title in titles)
+    shown = [
+        t if len(t) <= MAX_TICK_LABEL_CHARS else t[: MAX_TICK_LABEL_CHARS - 1] + "…" for t in titles
+    ]
+    cost, over_time, duration = (chart.axes[0] for chart in charts)
+    for axes in (cost, duration):
+        assert sorted(t.get_text() for t in axes.get_xticklabels()) == sorted(shown)
+    legend = over_time.get_legend()
+    assert legend is not None
+    assert sorted(t.get_text() for t in legend.get_texts()) == sorted(titles)

@@ -184,3 +184,47 @@ def test_malformed_or_short_results_are_reported(canned, data, api_version):
     assert df.loc[0, "fetch_error"].startswith(
         ("malformed answer to results page 1", f"results of run {SLUG} incomplete")
     )
+
+
+def test_scraped_keys_named_like_frame_columns_are_renamed_not_misattributed():
+    rows = [
+        {"run_slug": UNKNOWN, "fetch_error": "scraped text", "title": "A"},
+        {"run_slug": "theirs", "scraped": {"run_slug": "nested"}, "title": "B"},
+    ]
+    failed = (UNKNOWN, "70001 Run record does not exist")
+    df = results_frame([(SLUG, (["run_slug", "title"], rows)), failed])
+    assert list(df.columns) == [
+        "run_slug",
+        "scraped.scraped.run_slug",  # "scraped.run_slug" was taken by the nested key
+        "title",
+        "scraped.fetch_error",
+        "scraped.run_slug",
+        "fetch_error",
+    ]
+    assert list(df["run_slug"]) == [SLUG, SLUG, UNKNOWN]
+    assert list(df["fetch_error"].isna()) == [True, True, False]
+    assert list(df["scraped.scraped.run_slug"][:2]) == [UNKNOWN, "theirs"]
+    assert df.loc[0, "scraped.fetch_error"] == "scraped text"
+    assert df.loc[1, "scraped.run_slug"] == "nested"
+    # The names depend on which keys occur, not on the order rows come in.
+    backwards = results_frame([(SLUG, (["run_slug", "title"], rows[::-1])), failed])
+    assert set(backwards.columns) == set(df.columns)
+
+
+def test_scraped_keys_named_like_frame_columns_over_http(monkeypatch):
+    with serve(runs=50) as srv:
+        runs = pick_runs(srv.account, per_worker=1)[:3]
+        results = srv.account.results
+
+        def with_colliding_keys(slug, page_index, page_size):
+            count, headers, rows = results(slug, page_index, page_size)
+            extra = {"run_slug": UNKNOWN, "fetch_error": "scraped, not failed"}
+            return count, headers, [{**row, **extra} for row in rows]
+
+        monkeypatch.setattr(srv.account, "results", with_colliding_keys)
+        with ccf.Client(api_key=srv.api_key, base_url=srv.url) as client:
+            df = ccf.fetch_results([r["slug"] for r in runs], client=client, progress=False)
+    assert df["fetch_error"].isna().all()  # errors="raise" did not raise either
+    assert df.groupby("run_slug").size().to_dict() == {r["slug"]: r["results"] for r in runs}
+    assert (df["scraped.run_slug"] == UNKNOWN).all()
+    assert (df["scraped.fetch_error"] == "scraped, not failed").all()

@@ -1,15 +1,21 @@
 """list_runs and account_info over real HTTP against the sandbox, for both API versions."""
 
+import http.server
+import json
 import math
+import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames.sandbox import build_account, serve
+from coreclaw_frames.sandbox import build_account, serve, v2_run_record
 from coreclaw_frames.sandbox.v2 import month_bounds
 from coreclaw_frames.schema import RUN_DTYPES
 
@@ -281,4 +287,69 @@ def test_malformed_run_detail_becomes_fetch_error(canned, data, api_version):
     slug = "01KSFDS8XWTJME33C08XMCR6B9"
     client = canned(data, api_version=api_version)
     df = ccf.fetch_runs([slug], client=client, errors="coerce", progress=False)
+    assert df.loc[0, "fetch_error"].startswith("malformed answer to run detail")
+
+
+class PagedList(http.server.BaseHTTPRequestHandler):
+    """A v2 Run History of ``records`` that serves at most ``page_cap`` runs a page, whatever
+    ``limit`` asks, and claims ``count`` (default: the truth)."""
+
+    records: ClassVar[list] = []
+    page_cap: ClassVar[int] = 100
+    count: ClassVar[int | None] = None
+    asked: ClassVar[list] = []
+
+    def do_GET(self):
+        query = parse_qs(urlsplit(self.path).query)
+        limit, page = int(query["limit"][0]), int(query["offset"][0])
+        type(self).asked.append(page)
+        size = min(limit, self.page_cap)
+        items = self.records[(page - 1) * size : page * size]
+        count = len(self.records) if self.count is None else self.count
+        body = json.dumps({"code": 0, "data": {"count": count, "list": items}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def paged_list(**settings):
+    account = build_account(seed=6, runs=480)
+    records = [v2_run_record(account, r) for r in account.runs]
+    handler = type("Handler", (PagedList,), {"records": records, "asked": [], **settings})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with ccf.Client(api_key="k", base_url=f"http://127.0.0.1:{server.server_port}") as client:
+            yield client, handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_serving_smaller_pages_than_asked_still_gives_every_run():
+    with paged_list(page_cap=50) as (client, handler):
+        df = ccf.list_runs(client=client, progress=False)
+    assert list(df["slug"]) == [r["slug"] for r in handler.records]  # all 480, not 240
+    assert sorted(handler.asked) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("count", [10**12, 5000])
+def test_a_count_the_pages_never_reach_is_an_error_not_a_short_frame(count):
+    with paged_list(count=count) as (client, handler):
+        with pytest.raises(ccf.TransportError, match="Run History"):
+            ccf.list_runs(client=client, progress=False)
+    assert len(handler.asked) <= 1 + 64  # nothing scheduled for pages that cannot exist
+
+
+def test_a_deeply_nested_answer_fails_its_row_only(canned):
+    body = b'{"code": 0, "data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    client = canned(body=body)
+    df = ccf.fetch_runs(
+        ["01KSFDS8XWTJME33C08XMCR6B9"], client=client, errors="coerce", progress=False
+    )
     assert df.loc[0, "fetch_error"].startswith("malformed answer to run detail")

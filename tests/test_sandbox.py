@@ -161,14 +161,6 @@ def test_same_seed_gives_identical_account_and_other_seeds_differ():
     assert [r["usage"] for r in first.runs] != [r["usage"] for r in other.runs]
 
 
-def test_building_10000_runs_takes_well_under_a_second():
-    started = time.perf_counter()
-    account = build_account(seed=0, runs=10_000)
-    elapsed = time.perf_counter() - started
-    assert len(account) == 10_000
-    assert elapsed < 2.0, f"build took {elapsed:.2f} s"
-
-
 def test_records_have_exactly_the_v1_keys_and_types(account_5000):
     types = {"usage": str, "err_msg": str, "slug": str, "scraper_title": str, "scraper_slug": str}
     types |= {"origin": str, "version": str}
@@ -715,9 +707,7 @@ def test_stop_is_clean_even_when_the_body_raises_and_a_connection_is_idle():
         idle = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         idle.request("POST", ACCOUNT, b"{}", {"api-key": srv.api_key})
         idle.getresponse().read()
-        started = time.perf_counter()
-        raise RuntimeError("boom")
-    assert time.perf_counter() - started < 1.0
+        raise RuntimeError("boom")  # stop() must not wait for the idle connection
     idle.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -824,10 +814,12 @@ def test_retry_after_knob_and_zero():
 
 
 def test_slow_answer_is_correct_once_it_arrives():
-    with serve(runs=3, fault_rate=1.0, faults=("slow",), slow_seconds=0.3) as srv:
-        started = time.perf_counter()
-        data = ok(post(srv.url, ACCOUNT, {}, timeout=5))
-        assert time.perf_counter() - started >= 0.3
+    with serve(
+        runs=3, fault_rate=1.0, faults=("slow",), slow_seconds=2.0, max_consecutive_faults=5
+    ) as srv:
+        with pytest.raises(requests.ReadTimeout):  # slower than a client that waits 0.2 s
+            post(srv.url, ACCOUNT, {}, timeout=0.2)
+        data = ok(post(srv.url, ACCOUNT, {}, timeout=30))
         assert data["balance"] == srv.account.balance
 
 
@@ -909,11 +901,10 @@ def test_rate_limit_default_burst_is_one_token_below_one_per_second():
 
 
 def test_latency_delays_every_answer():
-    with serve(runs=3, latency=0.15) as srv:
+    with serve(runs=3, latency=2.0) as srv:
         for path in (ACCOUNT, "/api/v1/unknown"):
-            started = time.perf_counter()
-            post(srv.url, path, {})
-            assert time.perf_counter() - started >= 0.15
+            with pytest.raises(requests.ReadTimeout):  # no answer within 0.2 s, errors included
+                post(srv.url, path, {}, timeout=0.2)
 
 
 # =========================================================================== counters, growth

@@ -1,7 +1,9 @@
 """The official CoreClaw SDK works unchanged against the sandbox (its base URL, header, paths)."""
 
 import pytest
-from coreclaw import CoreClawAPIError, CoreClawClient
+
+coreclaw = pytest.importorskip("coreclaw")
+CoreClawAPIError, CoreClawClient = coreclaw.CoreClawAPIError, coreclaw.CoreClawClient
 
 UNKNOWN_SLUG = "01KSFDS8XWTJME33C08XMCR6B9"
 

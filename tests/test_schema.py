@@ -176,3 +176,86 @@ def test_usage_strings_survive_exactly_and_sum_exactly(strings):
 def test_an_unseen_origin_is_kept_as_is():
     df = records_to_frame([{**RECORD, "origin": "openapi"}, {**RECORD, "origin": "schedule"}])
     assert list(df["origin"]) == ["openapi", "schedule"]
+
+
+def test_times_in_milliseconds_are_read_as_milliseconds():
+    ms = {
+        **RECORD,
+        "started_at": RECORD["started_at"] * 1000 + 250,
+        "finished_at": RECORD["finished_at"] * 1000 + 999,
+        "duration": (RECORD["finished_at"] - RECORD["started_at"]) * 1000 + 749,
+    }
+    ms["duration"] = ms["finished_at"] - ms["started_at"]
+    df = records_to_frame([ms, RECORD])
+    assert df.loc[0, "started_at"] == df.loc[1, "started_at"]
+    assert df.loc[0, "finished_at"] == df.loc[1, "finished_at"]
+    assert df.loc[0, "duration"] == pd.Timedelta(seconds=7)  # 7749 ms
+    assert df["fetch_error"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("started_at", 10**16),  # beyond any plausible date, in seconds or milliseconds
+        ("started_at", -5),
+        ("finished_at", 123),  # 1970
+        ("duration", -1),
+        ("duration", 400 * 86400),  # over a year
+        ("results", -3),
+        ("traffic", -1),
+    ],
+)
+def test_implausible_numbers_are_flagged_not_kept(field, value):
+    df = records_to_frame([{**RECORD, field: value}, RECORD])
+    assert pd.isna(df.loc[0, field])
+    assert f"{field}={value!r} out of range" in df.loc[0, "fetch_error"]
+    assert pd.isna(df.loc[1, "fetch_error"])
+    df.loc[[0], "started_at"].astype(str)  # printable: no year 57971
+
+
+def test_a_record_holding_only_a_slug_is_flagged_not_a_successful_row():
+    df = records_to_frame([{"slug": SLUG}])
+    assert df.loc[0, "fetch_error"] == (
+        "malformed record: missing status, scraper_slug, started_at, finished_at"
+    )
+
+
+def test_optional_fields_may_be_missing():
+    optional = ["version", "origin", "scraper_title", "err_msg", "usage", "results", "traffic"]
+    record = {k: v for k, v in RECORD.items() if k not in optional}
+    df = records_to_frame([record, {**RECORD, "usage": None, "duration": None}])
+    assert df["fetch_error"].isna().all()
+    assert df.loc[0, optional].isna().all()
+    assert pd.isna(df.loc[1, "usage"]) and pd.isna(df.loc[1, "duration"])
+
+
+def test_failed_rows_are_not_also_flagged_for_missing_fields():
+    df = records_to_frame([{"slug": SLUG, "fetch_error": "HTTP 503 after 6 attempts"}])
+    assert df.loc[0, "fetch_error"] == "HTTP 503 after 6 attempts"
+
+
+def test_a_huge_malformed_value_is_named_briefly():
+    nested = [[[["x"] * 1000]] * 1000]
+    df = records_to_frame([{**RECORD, "status": nested}])
+    assert "unexpected status=[[[...], [...]" in df.loc[0, "fetch_error"]
+    assert len(df.loc[0, "fetch_error"]) < 200
+
+
+def test_deeply_nested_values_do_not_crash_the_batch():
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    df = records_to_frame([{**RECORD, "version": deep}, RECORD])
+    assert "unexpected version" in df.loc[0, "fetch_error"]
+    assert pd.isna(df.loc[1, "fetch_error"])
+
+
+@pytest.mark.parametrize(
+    "usage",
+    ["1e30", "1E2", "123456789012345678901", "0.0000000000000000001", "+1.5", " 1.5", "1,5"],
+)
+def test_a_cost_that_does_not_fit_or_is_not_plain_is_flagged_never_changed(usage):
+    df = records_to_frame([{**RECORD, "usage": usage}, RECORD])
+    assert pd.isna(df.loc[0, "usage"])
+    assert f"unexpected usage={usage!r}" in df.loc[0, "fetch_error"]
+    assert df.loc[1, "usage"] == Decimal("0.065")

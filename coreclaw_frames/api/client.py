@@ -8,6 +8,7 @@ functions above this layer never see a path, a method, a code or a wire field na
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -53,16 +54,19 @@ class Client:
     Parameters
     ----------
     api_key:
-        Your CoreClaw API key; default ``$CORECLAW_API_KEY``. Never shown in ``repr``, errors,
-        logs or frames, and never sent anywhere but ``base_url``, always in a header.
+        Your CoreClaw API key; default ``$CORECLAW_API_KEY``. Surrounding whitespace (a key
+        read from a file keeps its newline) is stripped; a key with other control or non-ASCII
+        characters is refused. Never shown in ``repr``, errors, logs or frames, and never sent
+        anywhere but ``base_url``, always in a header.
     base_url:
-        Default ``$CORECLAW_BASE_URL``, then ``https://openapi.coreclaw.com``. Plain ``http://``
-        only for loopback hosts (such as the sandbox).
+        Default ``$CORECLAW_BASE_URL``, then ``https://openapi.coreclaw.com``:
+        ``https://host[:port]``, plain ``http://`` only for loopback hosts (such as the
+        sandbox), no user name or password.
     api_version:
         ``"v2"`` (CoreClaw's current API) or ``"v1"`` (the older one); default
         ``$CORECLAW_API_VERSION``, then ``"v2"``. Frames are the same either way.
     timeout:
-        Seconds to wait for a connection and for an answer.
+        Seconds each request may take, from connecting to the last byte of the answer.
     max_workers:
         Requests in flight at once during a batch.
     max_retries:
@@ -94,21 +98,15 @@ class Client:
         rate_limit: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise ValueError(f"no API key: pass api_key=... or set ${API_KEY_ENV}")
+        api_key = _check_api_key(api_key)
         self.base_url = _check_base_url(
             base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         )
         self.api_version = _check_api_version(api_version)
-        self.timeout = _check_number("timeout", timeout, minimum=0.0, exclusive=True)
+        self.timeout = _check_number("timeout", timeout)
         self.max_workers = _check_int("max_workers", max_workers, minimum=1)
         self.max_retries = _check_int("max_retries", max_retries, minimum=0)
-        self.rate_limit = (
-            None
-            if rate_limit is None
-            else _check_number("rate_limit", rate_limit, minimum=0.0, exclusive=True)
-        )
+        self.rate_limit = None if rate_limit is None else _check_number("rate_limit", rate_limit)
         if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
             raise TypeError(f"cache_dir must be a path or None, got {cache_dir!r}")
         self.cache_dir = cache_dir
@@ -139,6 +137,13 @@ class Client:
     def close(self) -> None:
         """Release the connection pool. Safe to call twice."""
         self._transport.close()
+
+    def cancel(self) -> None:
+        """Cut every request of this client in flight, and every wait, now (as on Ctrl-C).
+
+        The batch functions call it when interrupted; the client stays usable.
+        """
+        self._transport.cancel()
 
     @property
     def max_page_size(self) -> int:
@@ -324,12 +329,45 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_api_key(api_key: Any) -> str:
+    source = "api_key"
+    if api_key is None:
+        api_key, source = os.environ.get(API_KEY_ENV), f"${API_KEY_ENV}"
+    if api_key is None:
+        raise ValueError(f"no API key: pass api_key=... or set ${API_KEY_ENV}")
+    if not isinstance(api_key, str):
+        raise TypeError(f"api_key must be a string, got {type(api_key).__name__}")
+    key = api_key.strip()
+    if not key:
+        raise ValueError(f"{source} is empty: pass api_key=... or set ${API_KEY_ENV}")
+    # The message never quotes the key: it would end up in tracebacks and logs.
+    bad = [i for i, char in enumerate(key) if not (char.isascii() and char.isprintable())]
+    if bad:
+        raise ValueError(
+            f"{source} holds {len(bad)} control or non-ASCII character(s) (at position "
+            f"{', '.join(str(i + 1) for i in bad[:3])}): API keys are printable ASCII"
+        )
+    return key
+
+
 def _check_base_url(url: str) -> str:
     if not isinstance(url, str):
         raise TypeError(f"base_url must be a string, got {type(url).__name__}")
     parts = urlsplit(url.strip())
+    if parts.username is not None or parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        raise ValueError(
+            f"base_url must not hold a user name or password (got {parts.scheme}://***@{host}); "
+            "the API key is the only credential"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"base_url must look like https://host[:port], got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"base_url has a bad port (1-65535 expected): {url!r}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ValueError(
             f"base_url {url!r} uses plain http:// to a non-loopback host; the API key would "
@@ -348,10 +386,10 @@ def _check_int(name: str, value: Any, *, minimum: int) -> int:
     return value
 
 
-def _check_number(name: str, value: Any, *, minimum: float, exclusive: bool) -> float:
+def _check_number(name: str, value: Any) -> float:
+    """``value`` if it is a finite number > 0."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got {value!r}")
-    if value < minimum or (exclusive and value == minimum) or value != value:
-        bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)

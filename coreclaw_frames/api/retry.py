@@ -1,13 +1,20 @@
-"""When to retry, how long to wait, and how fast a whole batch may send.
+"""When to retry, how long to wait, how long to put up with rate limits, and how fast a whole
+batch may send.
 
 The decisions are pure functions (:func:`should_retry`, :func:`backoff`, :func:`retry_delay`)
 so they are tested without sleeping; the transport hands them to ``tenacity``, which runs the
 loop.
 
 :class:`RateController` is shared by every thread of a :class:`~coreclaw_frames.Client`. When
-the server says "too many requests", the whole batch slows down (multiplicative decrease), then
-speeds up again gently while answers succeed (additive increase): a server limit of R
-requests/s is met near R, without a storm of retries.
+the server is congested (a fifth or more of the answers to what was sent since the last
+slow-down say "too many requests") the whole batch slows down to the share the server accepted
+(multiplicative decrease), then speeds up again gently while answers succeed (additive
+increase): a server limit of R requests/s is met near R, without a storm of retries. A
+scattered rate-limit answer slows only its own request.
+
+Waiting has a ceiling: a ``Retry-After`` counts up to :data:`RETRY_AFTER_MAX` seconds, and once
+the client has been answered nothing but rate limits for :data:`RATE_LIMIT_PATIENCE` seconds,
+every request still waiting on one gives up (its row says so).
 """
 
 from __future__ import annotations
@@ -19,22 +26,29 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from coreclaw_frames.errors import RateLimitError, ServerError, TransportError
+from coreclaw_frames.errors import CoreClawError, RateLimitError
 
 #: First retry waits about this long (seconds); each further retry doubles it.
 BACKOFF_BASE = 0.25
 #: No single wait is longer than this (seconds).
 BACKOFF_MAX = 20.0
 #: A server's ``Retry-After`` is honoured up to this many seconds.
-RETRY_AFTER_MAX = 120.0
+RETRY_AFTER_MAX = 60.0
+#: After this many seconds of nothing but rate-limit answers, requests stop waiting for them.
+RATE_LIMIT_PATIENCE = 120.0
 #: Rate-limit answers are a request to slow down, not a failure: each request may meet this
 #: many times ``max_retries`` of them before it gives up.
 RATE_LIMIT_RETRY_FACTOR = 5
-#: Waits after rate-limit answers stay short: the shared rate controller does the pacing.
+#: Waits after rate-limit answers start and stay short: the shared rate controller does the
+#: pacing, and a scattered answer should cost its request little.
+RATE_LIMIT_BACKOFF_BASE = 0.05
 RATE_LIMIT_BACKOFF_MAX = 2.0
 
-#: On a rate-limit answer the batch's rate drops to this fraction of what it was sending.
+#: On congestion the batch's rate drops to the share of requests the server accepted, at least
+#: to this fraction of what it was sending ...
 RATE_DECREASE_FACTOR = 0.8
+#: ... and at most to this fraction, so answers that were all refused do not stall the batch.
+RATE_DECREASE_FLOOR = 0.25
 #: After a slow-down, the rate grows back by this fraction of itself per second.
 RATE_INCREASE_PER_SECOND = 0.5
 #: ... and by at least this many requests/second per second, so a low rate recovers quickly.
@@ -45,13 +59,19 @@ RATE_MIN = 0.5
 RATE_WINDOW = 1.0
 #: ... and never over less than this (seconds), so a handful of requests is no "huge rate".
 RATE_MIN_SPAN = 0.1
+#: The server is congested when, of at least this many answers to requests sent since the last
+#: slow-down, ...
+CONGESTION_ANSWERS = 8
+#: ... at least this share said "too many requests".
+CONGESTION_SHARE = 0.2
 
 
 def should_retry(error: BaseException) -> bool:
     """Whether a failed request is worth sending again.
 
-    Transient: no answer / unreadable answer, rate limited, server errors. Everything else
-    (bad key, unknown run, bad parameters) fails the same way every time.
+    Transient: no answer / unreadable answer, rate limited, server errors (see each error's
+    ``transient``). Everything else (bad key, unknown run, bad parameters, a host that cannot
+    be reached) fails the same way every time.
 
     >>> from coreclaw_frames.errors import NotFoundError, ServerError
     >>> should_retry(ServerError("HTTP 503", http_status=503))
@@ -59,7 +79,7 @@ def should_retry(error: BaseException) -> bool:
     >>> should_retry(NotFoundError("not found", code=11004, http_status=404))
     False
     """
-    return isinstance(error, TransportError | RateLimitError | ServerError)
+    return isinstance(error, CoreClawError) and error.transient
 
 
 def backoff(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
@@ -83,40 +103,53 @@ def retry_delay(error: BaseException, attempt: int, rng: random.Random | None = 
     """Seconds to wait before retry number ``attempt`` after ``error``.
 
     A ``Retry-After`` from the server is a lower bound, never a reason to retry sooner than our
-    own backoff: ``Retry-After: 0`` must not burn every attempt in a millisecond.
+    own backoff: ``Retry-After: 0`` must not burn every attempt in a millisecond. It counts up
+    to :data:`RETRY_AFTER_MAX`: ``Retry-After: 3600`` does not park a batch for an hour.
 
     >>> from coreclaw_frames.errors import RateLimitError
     >>> retry_delay(RateLimitError("HTTP 429", retry_after=30.0), 1)
     30.0
     >>> retry_delay(RateLimitError("HTTP 429", retry_after=0.0), 1) > 0
     True
+    >>> retry_delay(RateLimitError("HTTP 429", retry_after=3600.0), 1)
+    60.0
     """
     if not isinstance(error, RateLimitError):
         return jitter(backoff(attempt), rng)
-    delay = jitter(backoff(attempt, cap=RATE_LIMIT_BACKOFF_MAX), rng)
+    delay = jitter(backoff(attempt, base=RATE_LIMIT_BACKOFF_BASE, cap=RATE_LIMIT_BACKOFF_MAX), rng)
     if error.retry_after is not None:
         delay = max(delay, min(error.retry_after, RETRY_AFTER_MAX))
     return delay
 
 
 class RetryBudget:
-    """Stop condition for one request: ``max_retries`` failures, or more rate-limit answers.
+    """Stop condition for one request: ``max_retries`` failures, more rate-limit answers, or
+    the client's patience with rate limits spent (see :meth:`RateController.patience_left`).
 
     Used as tenacity's ``stop``; counts each kind of failure separately.
     """
 
-    def __init__(self, max_retries: int) -> None:
+    def __init__(self, max_retries: int, rate: RateController | None = None) -> None:
         self.max_retries = max_retries
+        self.rate = rate
         self.failures = 0
         self.rate_limited = 0
+        self.out_of_patience = False
 
     def exhausted(self, error: BaseException | None) -> bool:
         """Record one more failed attempt; whether the request should give up now."""
         if isinstance(error, RateLimitError):
             self.rate_limited += 1
+            if self.rate is not None and self.rate.patience_left() <= 0:
+                self.out_of_patience = True
+                return True
             return self.rate_limited > self.max_retries * RATE_LIMIT_RETRY_FACTOR
         self.failures += 1
         return self.failures > self.max_retries
+
+    @property
+    def attempts(self) -> int:
+        return self.failures + self.rate_limited
 
 
 class RateController:
@@ -146,6 +179,11 @@ class RateController:
         self._last_decrease = -math.inf
         self._last_update = clock()
         self._sent: deque[float] = deque()
+        # Answers (all, and rate-limited) to requests sent since the last slow-down.
+        self._answers = 0
+        self._limited = 0
+        # When the current run of nothing-but-rate-limits began (None: the last answer was ok).
+        self._limited_since: float | None = None
 
     @property
     def rate(self) -> float | None:
@@ -166,24 +204,60 @@ class RateController:
         return slot
 
     def throttled(self, sent_at: float, retry_after: float | None = None) -> None:
-        """The request sent at ``sent_at`` was rate-limited: slow the whole batch down.
+        """The request sent at ``sent_at`` was rate-limited; slow the whole batch down if the
+        server is congested.
 
-        Requests sent before the last slow-down carry no news, so one congestion event cuts
-        the rate once, however many threads report it.
+        Only requests sent after the last slow-down carry news, so one congestion event cuts
+        the rate once, however many threads report it; a scattered rate-limit answer (too few
+        of them, or too small a share of what was sent) leaves the others alone.
         """
         with self._lock:
             now = self._clock()
-            if sent_at > self._last_decrease:
-                current = self._measured_rate(now)
-                if self._rate is not None:
-                    current = min(current, self._rate)
-                self._rate = max(RATE_MIN, current * RATE_DECREASE_FACTOR)
-                self._last_decrease = now
-                self._last_update = now
-                self._next_slot = max(self._next_slot, now + 1.0 / self._rate)
+            if self._limited_since is None:
+                self._limited_since = now
+            if sent_at <= self._last_decrease:
+                return  # sent before the last slow-down: no news
+            self._answers += 1
+            self._limited += 1
+            answers, limited = self._answers, self._limited
+            if answers < CONGESTION_ANSWERS or limited < CONGESTION_SHARE * answers:
+                return
+            self._answers = self._limited = 0
+            current = self._measured_rate(now)
+            if self._rate is not None:
+                current = min(current, self._rate)
+            accepted = 1 - limited / answers
+            factor = min(RATE_DECREASE_FACTOR, max(RATE_DECREASE_FLOOR, accepted))
+            self._rate = max(RATE_MIN, current * factor)
+            self._last_decrease = now
+            self._last_update = now
+            self._next_slot = max(self._next_slot, now + 1.0 / self._rate)
             if retry_after:
                 pause = min(retry_after, RETRY_AFTER_MAX)
                 self._paused_until = max(self._paused_until, now + pause)
+
+    def answered(self, sent_at: float) -> None:
+        """The request sent at ``sent_at`` got an answer other than "too many requests"."""
+        with self._lock:
+            self._limited_since = None
+            if sent_at > self._last_decrease:
+                self._answers += 1
+
+    @property
+    def patience(self) -> float:
+        """Seconds of nothing but rate-limit answers after which requests give up."""
+        return RATE_LIMIT_PATIENCE
+
+    def patience_left(self) -> float:
+        """Seconds before requests stop waiting on rate limits (``inf`` while answers come).
+
+        >>> RateController().patience_left()
+        inf
+        """
+        with self._lock:
+            if self._limited_since is None:
+                return math.inf
+            return RATE_LIMIT_PATIENCE - (self._clock() - self._limited_since)
 
     def _forget_old_sends(self, now: float) -> None:
         while self._sent and self._sent[0] < now - RATE_WINDOW:
