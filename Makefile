@@ -4,14 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+NOTEBOOK_INSTALLED := $(VENV)/.notebook-installed
 
-.PHONY: demo test lint bench sandbox clean
+.PHONY: demo test lint bench sandbox notebook clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
+
+$(NOTEBOOK_INSTALLED): $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[dev,notebook]'
+	touch $(NOTEBOOK_INSTALLED)
 
 demo: $(INSTALLED)
 	$(VENV)/bin/coreclaw-frames demo
@@ -29,6 +34,10 @@ bench: $(INSTALLED)
 
 sandbox: $(INSTALLED)
 	$(VENV)/bin/coreclaw-frames sandbox --port 8765
+
+# JupyterLab on the notebooks (they start their own sandbox when no key is set).
+notebook: $(NOTEBOOK_INSTALLED)
+	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -39,8 +39,9 @@ def sandbox_process(*args: str) -> Iterator[tuple[str, str]]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().rsplit(" ", 1)[-1].strip()
-        key = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+        # The sandbox prints "export CORECLAW_BASE_URL=..." and "export CORECLAW_API_KEY=...".
+        url = process.stdout.readline().strip().partition("=")[2]
+        key = process.stdout.readline().strip().partition("=")[2]
         yield url, key
     finally:
         process.send_signal(signal.SIGINT)

@@ -22,8 +22,8 @@ from _common import report, sandbox_process, timed
 
 import coreclaw_frames as ccf
 from coreclaw_frames.api.v2 import V2
+from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, serve, v2_run_record
-from coreclaw_frames.schema import records_to_frame
 
 LATENCY = 0.050
 SPEEDUP_RUNS = 240

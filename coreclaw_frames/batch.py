@@ -60,12 +60,17 @@ V = TypeVar("V")
 def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
     """The unique run slugs of ``slugs`` in first-seen order; refuses bad input before any request.
 
-    >>> validate_slugs(["01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6B9"])
+    Slugs as people have them are taken: surrounding whitespace and newlines (a file's
+    ``readlines()``) are stripped, and lower case is read as upper case (Crockford base32 is
+    case-insensitive). Offenders are named with their 1-based positions.
+
+    >>> validate_slugs(["  01ksfds8xwtjme33c08xmcr6b9 ", "01KSFDS8XWTJME33C08XMCR6B9"])
     ['01KSFDS8XWTJME33C08XMCR6B9']
-    >>> validate_slugs("01KSFDS8XWTJME33C08XMCR6B9")
+    >>> validate_slugs(["01KSFDS8XWTJME33C08XMCR6B9", "run-1"])
     Traceback (most recent call last):
     ...
-    TypeError: slugs must be a list of run slugs, not a single string: wrap it as [slug]
+    ValueError: 1 of 2 slugs is not a run slug (expected a 26-character Crockford base32 ULID \
+such as '01KSFDS8XWTJME33C08XMCR6B9'): 'run-1' at position 2
     """
     if slugs is None:
         raise TypeError(f"{name} must be a list of run slugs, got None")
@@ -76,20 +81,33 @@ def validate_slugs(slugs: Any, *, name: str = "slugs") -> list[str]:
     if isinstance(slugs, dict) or not isinstance(slugs, Iterable):
         raise TypeError(f"{name} must be a list of run slugs, got {type(slugs).__name__}")
     values = list(slugs)
-    not_strings = [(i, v) for i, v in enumerate(values) if not isinstance(v, str)]
+    not_strings = [(i, v) for i, v in enumerate(values, 1) if not isinstance(v, str)]
     if not_strings:
         raise TypeError(
-            f"{name} must all be strings; {len(not_strings)} are not: "
-            + _quote(f"[{i}] {v!r} ({type(v).__name__})" for i, v in not_strings)
+            f"{name} must all be strings; {_count(not_strings, 'is', 'are')} not: "
+            + _quote(f"{v!r} ({type(v).__name__}) at position {i}" for i, v in not_strings)
         )
-    invalid = [(i, v) for i, v in enumerate(values) if not SLUG_PATTERN.fullmatch(v)]
+    normalized = [v.strip().upper() for v in values]
+    invalid = [
+        (i, raw)
+        for i, (raw, v) in enumerate(zip(values, normalized, strict=True), 1)
+        if not SLUG_PATTERN.fullmatch(v)
+    ]
     if invalid:
+        verb = "is not a run slug" if len(invalid) == 1 else "are not run slugs"
         raise ValueError(
-            f"{len(invalid)} of {len(values)} {name} are not run slugs (expected 26-character "
-            f"Crockford base32 ULIDs such as {SLUG_EXAMPLE!r}): "
-            + _quote(f"[{i}] {v!r}{' (empty)' if not v.strip() else ''}" for i, v in invalid)
+            f"{len(invalid)} of {len(values)} {name} {verb}"
+            f" (expected a 26-character Crockford base32 ULID such as {SLUG_EXAMPLE!r}): "
+            + _quote(
+                f"{v!r} at position {i}{' (empty)' if not v.strip() else ''}" for i, v in invalid
+            )
         )
-    return list(dict.fromkeys(values))
+    return list(dict.fromkeys(normalized))
+
+
+def _count(items: list[Any], singular: str, plural: str) -> str:
+    """``"1 is"`` or ``"3 are"``."""
+    return f"{len(items)} {singular if len(items) == 1 else plural}"
 
 
 def check_errors_mode(errors: Any) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from coreclaw_frames._warnings import warn
 from coreclaw_frames.api import is_final
-from coreclaw_frames.schema import clean_record
+from coreclaw_frames.records import clean_record
 
 __all__ = ["CACHE_FILE", "CacheWarning", "RunCache", "open_cache"]
 

@@ -22,6 +22,7 @@ run from piling up in a dataset. Here:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import os
@@ -46,9 +47,12 @@ from filelock import BaseFileLock, FileLock
 
 from coreclaw_frames.errors import ParquetFormatError
 from coreclaw_frames.schema import (
+    DERIVED,
     RUN_COLUMNS,
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
+    USAGE_ARROW_TYPE,
+    add_derived,
     is_status_dtype,
     run_arrow_schema,
     table_to_frame,
@@ -126,6 +130,8 @@ class _Layout:
     columns: tuple[dict[str, Any], ...]
     partition_cols: tuple[str, ...]
     schema: pa.Schema
+    #: The run schema version the file was written with (not part of the JSON entry).
+    schema_version: int = SCHEMA_VERSION
 
     @property
     def names(self) -> list[str]:
@@ -198,7 +204,8 @@ def to_parquet(
     partition_cols : list of str, optional
         Columns (strings, integers, booleans or categoricals) to partition by, in hive layout
         ``path/col=value/part-0.parquet``; for example ``["scraper_slug"]`` or a month column
-        you add (``df["month"] = df["started_at"].dt.strftime("%Y-%m")``). Each directory name,
+        you add (``df["month"] = df["started_at"].dt.strftime("%Y-%m")``). When merging into an
+        existing dataset the default is its own partition columns. Each directory name,
         ``col=value`` with the value URL-encoded, must fit the file system (255 bytes on most).
     mode : {"overwrite", "merge"}
         ``"overwrite"`` replaces what is at ``path``. ``"merge"`` adds ``df`` to what is there
@@ -240,6 +247,9 @@ def to_parquet(
     if mode not in WRITE_MODES:
         raise ValueError(f"mode must be 'overwrite' or 'merge', got {mode!r}")
     _check_labels(df)
+    if partition_cols is None and mode == "merge" and target.is_dir() and _holds_data(target):
+        # Merging into a dataset keeps its partitioning unless told otherwise.
+        partition_cols = list(_read_unlocked(target, _stored_layout).partition_cols) or None
     partitions = _check_partition_cols(partition_cols, df)
     layout, table = _frame_to_table(df, partitions)
     _check_destination(target, partitions, mode)
@@ -301,7 +311,7 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     --------
     >>> df = ccf.read_parquet("runs.parquet")  # doctest: +SKIP
     >>> df.dtypes["usage"]  # doctest: +SKIP
-    decimal128(38, 18)[pyarrow]
+    decimal128(18, 10)[pyarrow]
     """
     frame, _ = _read_one_write(_as_path(path))
     return frame
@@ -477,12 +487,13 @@ def _frame_kind(df: pd.DataFrame) -> FrameKind:
                 f"df[{RESULTS_KEY!r}].astype(pd.ArrowDtype(pa.string()))"
             )
         return "results"
-    missing = [name for name in _RUN_COLUMN_NAMES if name not in df.columns]
+    missing = [name for name in _RUN_COLUMN_NAMES if name not in df.columns and name not in DERIVED]
     if not missing:
         wrong = [
             f"{c.name} is {df[c.name].dtype}, expected {c.dtype}"
             for c in RUN_COLUMNS
-            if not (
+            if c.name in df.columns
+            and not (
                 is_status_dtype(df[c.name].dtype)
                 if c.name == "status"
                 else _same_dtype(df[c.name].dtype, _RUN_DTYPES[c.name])
@@ -492,7 +503,7 @@ def _frame_kind(df: pd.DataFrame) -> FrameKind:
             raise ValueError(
                 f"df has the run frame's columns but {len(wrong)} have the wrong dtype: "
                 + _quote(wrong, repr_items=False)
-                + "; build run frames with fetch_runs or schema.records_to_frame"
+                + "; build run frames with fetch_runs or records.records_to_frame"
             )
         return "runs"
     first = repr(names[0]) if names else "none (no columns)"
@@ -533,6 +544,8 @@ def _frame_to_table(df: pd.DataFrame, partitions: tuple[str, ...]) -> tuple[_Lay
     """Validate ``df`` and convert it to an Arrow table carrying its layout in the metadata."""
     _check_labels(df)
     kind = _frame_kind(df)
+    if kind == "runs":
+        df = add_derived(df)
     specs = tuple(_column_spec(name, df[name], kind) for name in df.columns)
     prepared = df.copy(deep=False)
     for spec in specs:
@@ -703,12 +716,16 @@ def _pandas_metadata(metadata: dict[bytes, bytes] | None) -> bytes:
 def _table_to_frame(table: pa.Table, layout: _Layout) -> pd.DataFrame:
     table = _restore_types(table.select(layout.names), layout.schema)
     if layout.kind == "runs":
-        frame = table_to_frame(table)
+        frame = _run_frame(table)
         extras = [spec for spec in layout.columns if spec["restore"] != "run"]
-        if extras or list(frame.columns) != layout.names:
+        names = layout.names
+        if layout.schema_version < SCHEMA_VERSION:
+            # An older frame: today's run columns in today's order, then its own columns.
+            names = [*_RUN_COLUMN_NAMES, *(spec["name"] for spec in extras)]
+        if extras or list(frame.columns) != names:
             columns = {name: frame[name] for name in frame.columns}
             columns.update({spec["name"]: _to_series(table, spec) for spec in extras})
-            frame = pd.DataFrame({name: columns[name] for name in layout.names}, copy=False)
+            frame = pd.DataFrame({name: columns[name] for name in names}, copy=False)
     else:
         frame = pd.DataFrame(
             {spec["name"]: _to_series(table, spec) for spec in layout.columns},
@@ -720,6 +737,19 @@ def _table_to_frame(table: pa.Table, layout: _Layout) -> pd.DataFrame:
             list(layout.partition_cols), kind="stable", na_position="last", ignore_index=True
         )
     return frame
+
+
+def _run_frame(table: pa.Table) -> pd.DataFrame:
+    """The run frame of a table of any schema version; a cost too big or too precise for
+    today's ``usage`` type is an error, never rounded."""
+    try:
+        return table_to_frame(table)
+    except pa.ArrowInvalid as exc:
+        raise ParquetFormatError(
+            f"a cost in this file does not fit today's usage type {USAGE_ARROW_TYPE} (up to "
+            f"{USAGE_ARROW_TYPE.scale} decimal places, below "
+            f"{10 ** (USAGE_ARROW_TYPE.precision - USAGE_ARROW_TYPE.scale):,} USD): {exc}"
+        ) from exc
 
 
 def _restore_types(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -901,7 +931,8 @@ def _file_layout(file: Path) -> _Layout:
             f"{str(file)!r} was written with run schema version {version}, newer than this "
             f"coreclaw-frames understands ({SCHEMA_VERSION}); upgrade coreclaw-frames"
         )
-    return _Layout.from_json(metadata[FRAME_METADATA_KEY], file)
+    layout = _Layout.from_json(metadata[FRAME_METADATA_KEY], file)
+    return dataclasses.replace(layout, schema_version=version)
 
 
 def _common_layout(files: list[Path], directory: Path) -> _Layout:

@@ -27,6 +27,16 @@ import pyarrow.compute as pc
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from coreclaw_frames.display import (
+    UNIT_COST_PLACES,
+    count,
+    duration,
+    percent,
+    plain,
+    size,
+    timestamp,
+    usd,
+)
 from coreclaw_frames.plots import plot_cost, plot_cost_over_time, plot_duration
 from coreclaw_frames.summary import (
     REGRESSION_THRESHOLD,
@@ -56,15 +66,7 @@ FIGURE_DPI = 100
 #: Cost-over-time bars per day up to this many days covered, per week up to a year, else month.
 DAILY_UP_TO_DAYS = 62
 WEEKLY_UP_TO_DAYS = 366
-#: Decimal places of money: totals, and means and per-1,000-results costs.
-TOTAL_PLACES = 2
-UNIT_COST_PLACES = 4
-BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-BYTES_PER_UNIT = 1024
-MISSING_TEXT = "–"
 PERCENT = 100
-SECONDS_PER_MINUTE = 60
-SECONDS_PER_HOUR = 3600
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem;
@@ -87,60 +89,6 @@ img { max-width: 100%; height: auto; }
 
 
 # --- formatting ------------------------------------------------------------------------------
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or bool(pd.isna(value))
-
-
-def _usd(value: Any, places: int = TOTAL_PLACES) -> str:
-    if _is_missing(value):
-        return MISSING_TEXT
-    return f"${Decimal(value):,.{places}f}"
-
-
-def _exact(value: Decimal) -> str:
-    """A Decimal with no trailing zeros and no exponent: ``2350.2160379859``."""
-    text = format(value.normalize(), "f")
-    return text if text != "-0" else "0"
-
-
-def _integer(value: Any) -> str:
-    return MISSING_TEXT if _is_missing(value) else f"{int(value):,}"
-
-
-def _bytes(value: Any) -> str:
-    if _is_missing(value):
-        return MISSING_TEXT
-    amount = float(int(value))
-    for unit in BYTE_UNITS:
-        if abs(amount) < BYTES_PER_UNIT or unit == BYTE_UNITS[-1]:
-            return f"{int(amount):,} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
-        amount /= BYTES_PER_UNIT
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _duration(value: Any) -> str:
-    """A timedelta as ``42 s``, ``5 min 32 s`` or ``2 h 38 min``."""
-    if _is_missing(value):
-        return MISSING_TEXT
-    seconds = int(pd.Timedelta(value).total_seconds())
-    if seconds < SECONDS_PER_MINUTE:
-        return f"{seconds} s"
-    if seconds < SECONDS_PER_HOUR:
-        return f"{seconds // SECONDS_PER_MINUTE} min {seconds % SECONDS_PER_MINUTE} s"
-    hours, rest = divmod(seconds, SECONDS_PER_HOUR)
-    return f"{hours} h {rest // SECONDS_PER_MINUTE} min"
-
-
-def _percent(value: Any, *, signed: bool = False) -> str:
-    if _is_missing(value):
-        return MISSING_TEXT
-    return f"{float(value) * PERCENT:+.1f}%" if signed else f"{float(value) * PERCENT:.1f}%"
-
-
-def _timestamp(value: Any) -> str:
-    return MISSING_TEXT if _is_missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
 
 
 def _e(value: Any) -> str:
@@ -182,18 +130,18 @@ _SUMMARY_HEADERS: tuple[tuple[str, bool], ...] = (
 
 def _summary_cells(row: Any) -> list[Cell]:
     values = [
-        _integer(row.runs),
-        _integer(row.succeeded),
-        _integer(row.failed),
-        _integer(row.aborted),
-        _percent(row.success_rate),
-        _usd(row.total_cost),
-        _usd(row.mean_cost, UNIT_COST_PLACES),
-        _duration(row.median_duration),
-        _duration(row.p95_duration),
-        _integer(row.results),
-        _bytes(row.traffic),
-        _usd(row.cost_per_1k_results, UNIT_COST_PLACES),
+        count(row.runs),
+        count(row.succeeded),
+        count(row.failed),
+        count(row.aborted),
+        percent(row.success_rate),
+        usd(row.total_cost),
+        usd(row.mean_cost, UNIT_COST_PLACES),
+        duration(row.median_duration),
+        duration(row.p95_duration),
+        count(row.results),
+        size(row.traffic),
+        usd(row.cost_per_1k_results, UNIT_COST_PLACES),
     ]
     return [(_e(v), True) for v in values]
 
@@ -232,13 +180,13 @@ def _regression_table(regressions: pd.DataFrame) -> str:
                 (_e(row.scraper_title), False),
                 (_e(row.previous_version), False),
                 (_e(row.version), False),
-                (_e(f"{_integer(row.previous_runs)} → {_integer(row.runs)}"), True),
-                (_e(_duration(row.previous_median_duration)), True),
-                (_e(_duration(row.median_duration)), True),
-                (flagged(_percent(row.duration_change, signed=True), row.duration_regressed), True),
-                (_e(_usd(row.previous_cost_per_1k_results, UNIT_COST_PLACES)), True),
-                (_e(_usd(row.cost_per_1k_results, UNIT_COST_PLACES)), True),
-                (flagged(_percent(row.cost_change, signed=True), row.cost_regressed), True),
+                (_e(f"{count(row.previous_runs)} → {count(row.runs)}"), True),
+                (_e(duration(row.previous_median_duration)), True),
+                (_e(duration(row.median_duration)), True),
+                (flagged(percent(row.duration_change, signed=True), row.duration_regressed), True),
+                (_e(usd(row.previous_cost_per_1k_results, UNIT_COST_PLACES)), True),
+                (_e(usd(row.cost_per_1k_results, UNIT_COST_PLACES)), True),
+                (flagged(percent(row.cost_change, signed=True), row.cost_regressed), True),
             ]
         )
     headers = [
@@ -284,7 +232,7 @@ def _period(runs: pd.DataFrame) -> str:
         return "no started runs"
     ends = runs["finished_at"].dropna()
     last = max(starts.max(), ends.max()) if len(ends) else starts.max()
-    return f"{_timestamp(starts.min())} to {_timestamp(last)} UTC"
+    return f"{timestamp(starts.min())} to {timestamp(last)} UTC"
 
 
 def _card(label: str, value: str, detail: str = "") -> str:
@@ -345,15 +293,15 @@ def cost_report(data: pd.DataFrame | str | os.PathLike[str], path: str | os.Path
     grand_total: Decimal = pc.sum(usage).as_py() or Decimal(0)
     known_costs = len(usage) - usage.null_count
     freq, period_name = _time_frequency(runs)
-    threshold_text = f"{_exact(REGRESSION_THRESHOLD * PERCENT)}%"
+    threshold_text = f"{plain(REGRESSION_THRESHOLD * PERCENT)}%"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     cards = [
-        _card("Runs", _integer(len(runs))),
-        _card("Cost", _usd(grand_total), f"exactly ${_exact(grand_total)}"),
-        _card("Results", _integer(runs["results"].sum())),
-        _card("Traffic", _bytes(runs["traffic"].sum()), f"{_integer(runs['traffic'].sum())} B"),
-        _card("Workers", _integer(len(by_worker))),
+        _card("Runs", count(len(runs))),
+        _card("Cost", usd(grand_total), f"exactly ${plain(grand_total)}"),
+        _card("Results", count(runs["results"].sum())),
+        _card("Traffic", size(runs["traffic"].sum()), f"{count(runs['traffic'].sum())} B"),
+        _card("Workers", count(len(by_worker))),
     ]
     notes = []
     if fetch_failed:

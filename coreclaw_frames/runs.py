@@ -33,7 +33,7 @@ from coreclaw_frames.batch import (
 )
 from coreclaw_frames.cache import open_cache
 from coreclaw_frames.errors import CoreClawError, TransportError
-from coreclaw_frames.schema import records_to_frame
+from coreclaw_frames.records import records_to_frame
 
 __all__ = ["AccountInfo", "account_info", "fetch_runs", "list_runs"]
 

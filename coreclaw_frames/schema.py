@@ -1,19 +1,18 @@
 """The run schema: one table says, for every column, its Arrow type, pandas dtype and meaning.
 
-The parser (:func:`records_to_frame`), the Parquet writer and reader, and the docs all read
-:data:`RUN_COLUMNS`; change a column here and nowhere else.
+The parser (:mod:`coreclaw_frames.records`), the Parquet writer and reader, and the docs all
+read :data:`RUN_COLUMNS`; change a column here and nowhere else. This module also turns an
+Arrow table of that schema into the typed DataFrame (:func:`table_to_frame`).
 
-Raw records go column by column into Arrow arrays (``usage`` from its decimal string straight to
-an Arrow decimal, never through float), then into a typed DataFrame. Going through Arrow is both
-exact and faster than ``pd.DataFrame(records)``.
+Money: ``usage`` is an exact Arrow decimal with headroom for arithmetic (``+``, ``-``,
+``.diff()``, comparisons, ``* 2`` and sums all work and stay exact); ``usage_float`` is the same
+cost as a float64, for everything decimals cannot do (cumulative sums, shares, statistics,
+histograms). It is derived from ``usage`` and never the other way round.
 """
 
 from __future__ import annotations
 
-import re
-import reprlib
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +31,14 @@ __all__ = [
     "SCHEMA_VERSION_KEY",
     "STATUS_DTYPE",
     "STATUS_LABELS",
+    "USAGE_ARROW_TYPE",
     "USAGE_DTYPE",
+    "USAGE_TOTAL_ARROW_TYPE",
     "Column",
+    "add_derived",
     "empty_run_frame",
     "is_final",
     "is_status_dtype",
-    "records_to_frame",
     "run_arrow_schema",
     "status_dtype",
     "table_to_frame",
@@ -45,47 +46,31 @@ __all__ = [
 
 #: Bumped whenever a column's name, type or meaning changes; stored in Parquet metadata
 #: under SCHEMA_VERSION_KEY. Version 2: ``status`` gained ``aborting`` and keeps statuses no
-#: API version documents.
-SCHEMA_VERSION = 2
+#: API version documents. Version 3: ``usage`` is ``decimal128(18, 10)`` (it was
+#: ``decimal128(38, 18)``, too wide for any arithmetic), ``usage_float`` was added, and the
+#: columns an analyst reads first come first.
+SCHEMA_VERSION = 3
 SCHEMA_VERSION_KEY = b"coreclaw_frames.schema_version"
 
 #: The status categories of every run frame, in lifecycle order (an API may send others: they
 #: are kept as further categories, after these).
 STATUS_DTYPE = pd.CategoricalDtype(list(STATUS_LABELS), ordered=True)
 
-#: ``usage`` is USD as a decimal string with up to 10 places in practice; 18 leaves room for
-#: finer prices and 20 integer digits for totals.
-USAGE_ARROW_TYPE = pa.decimal128(38, 18)
+#: ``usage`` is USD with up to 10 decimal places, below $100,000,000 a run: 18 digits leave
+#: Arrow's decimal arithmetic the 20 digits of headroom it needs for ``+``, ``-`` and ``* 2``.
+#: A cost that does not fit is flagged, never rounded.
+USAGE_ARROW_TYPE = pa.decimal128(18, 10)
 USAGE_DTYPE = pd.ArrowDtype(USAGE_ARROW_TYPE)
-#: What a cost must look like: plain decimal digits. Arrow would also parse "1e30", and wrap it
-#: into another number when it does not fit.
-USAGE_PATTERN = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+#: Sums of ``usage`` (Arrow's own sum type, and the summary's money columns).
+USAGE_TOTAL_ARROW_TYPE = pa.decimal128(38, USAGE_ARROW_TYPE.scale)
 #: Arrow strings with 32-bit offsets: pandas' own StringDtype widens every offset to 64 bits.
 STRING_DTYPE = pd.ArrowDtype(pa.string())
 INT_DTYPE = pd.Int64Dtype()
+FLOAT_DTYPE = np.dtype("float64")
 API_TIME_ARROW_TYPE = pa.timestamp("s", tz="UTC")
-#: Run times are unix seconds from 2000-01-01 to 2200-01-01 (0 means "not yet"). Larger values
-#: in the same range of milliseconds are read as milliseconds; anything else is flagged.
-TIME_FIELDS = ("started_at", "finished_at")
-EARLIEST_TIME = 946_684_800
-LATEST_TIME = 7_258_118_400
-MS_PER_SECOND = 1000
-#: The longest a run may report to have taken (seconds): a year.
-LONGEST_DURATION = 366 * 86_400
-#: ``[low, high)`` of each number a record holds; 0 is always accepted.
-PLAUSIBLE_RANGES: dict[str, tuple[int, int]] = {
-    "started_at": (EARLIEST_TIME, LATEST_TIME),
-    "finished_at": (EARLIEST_TIME, LATEST_TIME),
-    "duration": (0, LONGEST_DURATION),
-    "results": (0, 2**63 - 1),
-    "traffic": (0, 2**63 - 1),
-}
-#: Fields a fetched run record must hold (what run, which worker, in what state, when);
-#: without one the row is flagged. The others may be missing or null: NA (an unknown cost,
-#: result count, traffic or duration; no title, version, origin or error text).
-REQUIRED_FIELDS = ("status", "scraper_slug", "started_at", "finished_at")
 FETCH_TIME_ARROW_TYPE = pa.timestamp("us", tz="UTC")
 DURATION_ARROW_TYPE = pa.duration("s")
+_STATUS_ARROW_TYPE = pa.dictionary(pa.int16(), pa.string(), ordered=True)
 
 
 @dataclass(frozen=True)
@@ -98,11 +83,11 @@ class Column:
     description: str
 
 
-_STATUS_ARROW_TYPE = pa.dictionary(pa.int16(), pa.string(), ordered=True)
-
-#: The run frame, in column order. The README's column table must match it (a test checks).
+#: The run frame, in column order: who and what first, then when, what it gave and cost, then
+#: the details, the exact cost, and where the row came from. The README's column table must
+#: match it (a test checks).
 RUN_COLUMNS: tuple[Column, ...] = (
-    Column("slug", pa.string(), STRING_DTYPE, "Run slug (26-character ULID), as requested."),
+    Column("slug", pa.string(), STRING_DTYPE, "Run slug (26-character ULID)."),
     Column(
         "status",
         _STATUS_ARROW_TYPE,
@@ -111,25 +96,52 @@ RUN_COLUMNS: tuple[Column, ...] = (
         "other statuses the API sends are kept, after these.",
     ),
     Column("scraper_title", pa.string(), STRING_DTYPE, "Worker title."),
-    Column("scraper_slug", pa.string(), STRING_DTYPE, "Worker slug: a ULID, or owner~name on v2."),
-    Column("version", pa.string(), STRING_DTYPE, "Worker version, e.g. v1.0.10."),
-    Column("origin", pa.string(), STRING_DTYPE, "Where the run was started: api, web, ..."),
-    Column("results", pa.int64(), INT_DTYPE, "Number of collected results."),
-    Column("usage", USAGE_ARROW_TYPE, USAGE_DTYPE, "Cost in USD, exact decimal."),
-    Column("traffic", pa.int64(), INT_DTYPE, "Traffic in bytes."),
+    Column("version", pa.string(), STRING_DTYPE, "Worker version, e.g. v1.0.10 or latest."),
     Column("started_at", API_TIME_ARROW_TYPE, "datetime64[s, UTC]", "Start; NaT if not started."),
     Column(
         "finished_at", API_TIME_ARROW_TYPE, "datetime64[s, UTC]", "End; NaT while not finished."
     ),
     Column("duration", DURATION_ARROW_TYPE, "timedelta64[s]", "Run time; NaT while not finished."),
+    Column("results", pa.int64(), INT_DTYPE, "Number of collected results."),
+    Column("traffic", pa.int64(), INT_DTYPE, "Traffic in bytes."),
+    Column(
+        "usage_float",
+        pa.float64(),
+        FLOAT_DTYPE,
+        "Cost in USD as a float, NaN when unknown: for shares, cumsum, statistics and plots.",
+    ),
+    Column("origin", pa.string(), STRING_DTYPE, "Where the run was started: api, web, ..."),
+    Column("scraper_slug", pa.string(), STRING_DTYPE, "Worker slug: a ULID, or owner~name on v2."),
     Column("err_msg", pa.string(), STRING_DTYPE, "The run's own error text; NA when none."),
+    Column("usage", USAGE_ARROW_TYPE, USAGE_DTYPE, "Cost in USD, exact: for sums and totals."),
     Column(
         "fetched_at", FETCH_TIME_ARROW_TYPE, "datetime64[us, UTC]", "When this row was fetched."
     ),
     Column("fetch_error", pa.string(), STRING_DTYPE, "Why the fetch failed; NA on success."),
 )
 RUN_DTYPES: dict[str, Any] = {c.name: c.dtype for c in RUN_COLUMNS}
-_API_FIELDS = tuple(c.name for c in RUN_COLUMNS if c.name not in {"fetched_at", "fetch_error"})
+_COLUMNS = {c.name: c for c in RUN_COLUMNS}
+#: Columns computed from others when a table lacks them (tables of older schema versions).
+#: ``usage_float`` goes through text: Arrow's decimal-to-float cast is not correctly rounded,
+#: and the float twin must equal ``float(usage)``.
+DERIVED: dict[str, Callable[[pa.Table], pa.ChunkedArray]] = {
+    "usage_float": lambda table: pc.cast(pc.cast(table.column("usage"), pa.string()), pa.float64()),
+}
+
+
+def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the derived columns it lacks (computed from ``usage``), at the end.
+
+    >>> add_derived(empty_run_frame().drop(columns="usage_float")).columns[-1]
+    'usage_float'
+    """
+    missing = [name for name in DERIVED if name not in frame.columns]
+    if not missing:
+        return frame
+    table = pa.table({"usage": pa.array(frame["usage"])})
+    return frame.assign(
+        **{name: _floats_to_pandas(DERIVED[name](table), _COLUMNS[name]).values for name in missing}
+    )
 
 
 def run_arrow_schema() -> pa.Schema:
@@ -159,88 +171,19 @@ def is_status_dtype(dtype: Any) -> bool:
     )
 
 
-def records_to_frame(
-    records: Sequence[Mapping[str, Any]], *, fetched_at: pd.Timestamp | None = None
-) -> pd.DataFrame:
-    """Typed run frame from canonical run records (see ``coreclaw_frames.api.dialect``).
-
-    A record may also carry ``fetched_at`` (microseconds since the epoch) and ``fetch_error``;
-    a record without ``fetched_at`` gets ``fetched_at`` (default: now). A value of the wrong
-    type never crashes the batch: its cell becomes NA and the row's ``fetch_error`` names it.
-
-    >>> df = records_to_frame([{"slug": "01KSFDS8XWTJME33C08XMCR6B9", "status": "succeeded",
-    ...                         "usage": "0.0217", "started_at": 0}])
-    >>> df.loc[0, "usage"], df.loc[0, "status"], df.loc[0, "started_at"]
-    (Decimal('0.021700000000000000'), 'succeeded', NaT)
-    """
-    return table_to_frame(records_to_table(records, fetched_at=fetched_at))
-
-
-def records_to_table(
-    records: Sequence[Mapping[str, Any]], *, fetched_at: pd.Timestamp | None = None
-) -> pa.Table:
-    """Typed Arrow table (see :func:`run_arrow_schema`) from canonical run records."""
-    default_fetched_us = _epoch_us(fetched_at)
-    try:
-        return _build_table(records, default_fetched_us)
-    except (
-        _Unclean,
-        pa.ArrowInvalid,
-        pa.ArrowTypeError,
-        KeyError,
-        TypeError,
-        ValueError,
-        OverflowError,
-    ):
-        # Rare: some record holds a value of the wrong type, out of range, or misses a field.
-        # Clean every record (blank those cells, say so in fetch_error) and build again.
-        return _build_table([clean_record(r)[0] for r in records], default_fetched_us)
-
-
-def clean_record(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The record as the frame takes it, and what was wrong with it (empty when clean).
-
-    A value of the wrong type or out of range is dropped (its cell becomes NA) and named in
-    ``fetch_error``; so is a missing required field (:data:`REQUIRED_FIELDS`) of a record
-    that is not already a failed fetch. Times in milliseconds (2001-2200) become seconds.
-
-    >>> clean_record({"slug": "01KSFDS8XWTJME33C08XMCR6B9", "status": ["x"]})[1][0]
-    "unexpected status=['x']"
-    """
-    problems: list[str] = []
-    cleaned = dict(record)
-    for name, check in _FIELD_CHECKS.items():
-        value = cleaned.get(name)
-        if value is not None and not check(value):
-            problems.append(f"unexpected {name}={_brief(value)}")
-            del cleaned[name]
-    in_ms = [name for name in TIME_FIELDS if _in_ms(cleaned.get(name))]
-    for name in in_ms:
-        cleaned[name] //= MS_PER_SECOND
-    duration = cleaned.get("duration")
-    if len(in_ms) == len(TIME_FIELDS) and duration == record["finished_at"] - record["started_at"]:
-        cleaned["duration"] = duration // MS_PER_SECOND  # a run timed in milliseconds throughout
-    for name, (low, high) in PLAUSIBLE_RANGES.items():
-        value = cleaned.get(name)
-        if value is not None and value != 0 and not low <= value < high:
-            problems.append(f"{name}={value!r} out of range")
-            del cleaned[name]
-    if record.get("fetch_error") is None:
-        missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
-        if missing:
-            problems.append(f"missing {', '.join(missing)}")
-    if problems:
-        reason = "malformed record: " + "; ".join(problems)
-        previous = record.get("fetch_error")
-        cleaned["fetch_error"] = f"{previous}; {reason}" if isinstance(previous, str) else reason
-    return cleaned, problems
-
-
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
-    """Typed run frame from an Arrow table with the run schema (also used by ``read_parquet``)."""
+    """Typed run frame from an Arrow table with the run schema (also used by ``read_parquet``);
+    derived columns the table lacks are computed.
+
+    >>> table_to_frame(run_arrow_schema().empty_table()).dtypes["usage_float"]
+    dtype('float64')
+    """
     columns = {}
     for column in RUN_COLUMNS:
-        array = table.column(column.name)
+        if column.name in table.column_names:
+            array = table.column(column.name)
+        else:
+            array = DERIVED[column.name](table)
         converter = _TO_PANDAS.get(column.name, _default_to_pandas)
         columns[column.name] = converter(array, column)
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
@@ -250,147 +193,9 @@ def empty_run_frame() -> pd.DataFrame:
     """A run frame with no rows and the full schema.
 
     >>> empty_run_frame().dtypes["usage"]
-    decimal128(38, 18)[pyarrow]
+    decimal128(18, 10)[pyarrow]
     """
-    return records_to_frame([])
-
-
-# --- records -> Arrow ------------------------------------------------------------------------
-
-
-def _epoch_us(when: pd.Timestamp | None) -> int:
-    if when is None:
-        return time.time_ns() // 1000
-    stamp = pd.Timestamp(when)
-    if stamp.tzinfo is None:
-        raise ValueError(f"fetched_at must be timezone-aware, got {when!r}")
-    return int(stamp.value // 1000)
-
-
-def _zero_to_null(array: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(array, 0), pa.scalar(None, array.type), array)
-
-
-def _status_array(values: list[Any]) -> pa.Array:
-    labels = list(status_dtype(v for v in values if v is not None).categories)
-    index = {label: i for i, label in enumerate(labels)}
-    indices = [None if v is None else index[v] for v in values]
-    return pa.DictionaryArray.from_arrays(
-        pa.array(indices, pa.int16()), pa.array(labels, pa.string()), ordered=True
-    )
-
-
-class _Unclean(Exception):
-    """Some record needs :func:`clean_record` before it can be built."""
-
-
-def _build_table(records: Sequence[Mapping[str, Any]], default_fetched_us: int) -> pa.Table:
-    def values(name: str) -> list[Any]:
-        return [r.get(name) for r in records]
-
-    def strings(name: str) -> pa.Array:
-        return pa.array(values(name), pa.string())
-
-    def ints(name: str) -> pa.Array:
-        return pa.array(values(name), pa.int64())
-
-    fetch_error = strings("fetch_error")
-    numbers = {name: ints(name) for name in PLAUSIBLE_RANGES}
-    usage = strings("usage")
-    status = _status_array(values("status"))
-    scraper_slug = strings("scraper_slug")
-    required = {**numbers, "usage": usage, "status": status, "scraper_slug": scraper_slug}
-    _check_clean(numbers, usage, [required[name] for name in REQUIRED_FIELDS], fetch_error)
-    started = _zero_to_null(numbers["started_at"])
-    finished = _zero_to_null(numbers["finished_at"])
-    duration = pc.if_else(pc.is_null(finished), pa.scalar(None, pa.int64()), numbers["duration"])
-    err_msg = strings("err_msg")
-    fetched = pc.fill_null(ints("fetched_at"), default_fetched_us)
-    arrays = {
-        "slug": strings("slug"),
-        "status": status,
-        "scraper_title": strings("scraper_title"),
-        "scraper_slug": scraper_slug,
-        "version": strings("version"),
-        "origin": strings("origin"),
-        "results": numbers["results"],
-        "usage": usage.cast(USAGE_ARROW_TYPE),
-        "traffic": numbers["traffic"],
-        "started_at": started.cast(API_TIME_ARROW_TYPE),
-        "finished_at": finished.cast(API_TIME_ARROW_TYPE),
-        "duration": duration.cast(DURATION_ARROW_TYPE),
-        "err_msg": pc.if_else(pc.equal(err_msg, ""), pa.scalar(None, pa.string()), err_msg),
-        "fetched_at": fetched.cast(FETCH_TIME_ARROW_TYPE),
-        "fetch_error": fetch_error,
-    }
-    return pa.table(arrays, schema=run_arrow_schema())
-
-
-def _check_clean(
-    numbers: Mapping[str, pa.Array],
-    usage: pa.Array,
-    required: Sequence[pa.Array],
-    fetch_error: pa.Array,
-) -> None:
-    """Raise :class:`_Unclean` when a number is out of range or a fetched record misses a
-    required field: the rare case, where the fast path gives way to :func:`clean_record`."""
-    for name, (low, high) in PLAUSIBLE_RANGES.items():
-        array = numbers[name]
-        outside = pc.or_(pc.less(array, low), pc.greater_equal(array, high))
-        if pc.any(pc.and_(outside, pc.not_equal(array, 0))).as_py():
-            raise _Unclean(name)
-    plain = pc.match_substring_regex(usage, USAGE_PATTERN.pattern)
-    if plain.null_count < len(plain) and not pc.all(plain).as_py():
-        raise _Unclean("usage")  # exponents and signs Arrow would parse, and might wrap
-    fetched = pc.is_null(fetch_error)
-    for array in required:
-        if array.null_count and pc.any(pc.and_(pc.is_null(array), fetched)).as_py():
-            raise _Unclean("a required field is missing")
-
-
-def _valid_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-
-
-def _valid_usage(value: Any) -> bool:
-    if not isinstance(value, str) or not USAGE_PATTERN.fullmatch(value):
-        return False
-    try:
-        pa.array([value]).cast(USAGE_ARROW_TYPE)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return False
-    return True
-
-
-#: How much of a malformed value a fetch_error quotes.
-BRIEF_CHARS = 60
-
-
-def _brief(value: Any) -> str:
-    brief = reprlib.Repr()
-    brief.maxlevel, brief.maxlist, brief.maxdict, brief.maxstring = 2, 4, 4, 40
-    text = brief.repr(value)
-    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 3] + "..."
-
-
-def _in_ms(value: Any) -> bool:
-    low, high = PLAUSIBLE_RANGES["started_at"]
-    return _valid_int(value) and low * MS_PER_SECOND <= value < high * MS_PER_SECOND
-
-
-_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
-    **{
-        name: lambda v: isinstance(v, str)
-        for name in ("slug", "scraper_title", "scraper_slug", "version", "origin", "err_msg")
-    },
-    **{
-        name: _valid_int
-        for name in ("results", "traffic", "started_at", "finished_at", "duration", "fetched_at")
-    },
-    "status": lambda v: isinstance(v, str),
-    "usage": _valid_usage,
-    "fetch_error": lambda v: isinstance(v, str),
-}
+    return table_to_frame(run_arrow_schema().empty_table())
 
 
 # --- Arrow -> pandas -------------------------------------------------------------------------
@@ -398,6 +203,10 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
 
 def _default_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
     return array.to_pandas().astype(column.dtype)
+
+
+def _floats_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
+    return pd.Series(pc.fill_null(array, np.nan).to_numpy(zero_copy_only=False))
 
 
 def _ints_to_pandas(array: pa.ChunkedArray, column: Column) -> pd.Series:
@@ -439,4 +248,5 @@ _TO_PANDAS: dict[str, Callable[[pa.ChunkedArray, Column], pd.Series]] = {
     **{c.name: _ints_to_pandas for c in RUN_COLUMNS if c.dtype is INT_DTYPE},
     "status": _status_to_pandas,
     "usage": _arrow_to_pandas,
+    "usage_float": _floats_to_pandas,
 }

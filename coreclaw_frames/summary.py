@@ -29,11 +29,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreclaw_frames.display import ReadableFrame
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
     STRING_DTYPE,
     USAGE_ARROW_TYPE,
-    USAGE_DTYPE,
+    USAGE_TOTAL_ARROW_TYPE,
 )
 
 __all__ = [
@@ -91,6 +92,8 @@ _SUM_ARROW_TYPE = pa.decimal256(76, USAGE_ARROW_TYPE.scale)
 #: Digits of precision for Decimal means and ratios: more than any decimal256 value holds.
 _DECIMAL_PRECISION = 100
 _USAGE_QUANTUM = Decimal(1).scaleb(-USAGE_ARROW_TYPE.scale)
+#: Money columns of the summary and the regressions: totals, so wider than one run's cost.
+MONEY_DTYPE = pd.ArrowDtype(USAGE_TOTAL_ARROW_TYPE)
 
 # --- version_key -----------------------------------------------------------------------------
 
@@ -237,11 +240,11 @@ def _usage_array(usage: pd.Series, caller: str) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
             raise TypeError(
                 f"{caller}: usage must hold exact decimals (decimal.Decimal or "
-                f"pd.ArrowDtype(pa.decimal128(38, 18))), got values of dtype {dtype}: {exc}"
+                f"pd.ArrowDtype({USAGE_ARROW_TYPE})), got values of dtype {dtype}: {exc}"
             ) from exc
     else:
         raise TypeError(
-            f"{caller}: usage must hold exact decimals, pd.ArrowDtype(pa.decimal128(38, 18)), "
+            f"{caller}: usage must hold exact decimals, pd.ArrowDtype({USAGE_ARROW_TYPE}), "
             f"got dtype {dtype}; floats cannot hold money exactly"
         )
     return array.cast(_SUM_ARROW_TYPE)
@@ -384,7 +387,7 @@ def group_order(data: pd.DataFrame, by: str = WORKER_COLUMN) -> list[str]:
 
     Examples
     --------
-    >>> from coreclaw_frames.schema import records_to_frame
+    >>> from coreclaw_frames.records import records_to_frame
     >>> run = {"status": "succeeded", "scraper_slug": "W", "started_at": 1773305309,
     ...        "finished_at": 1773305369, "duration": 60}
     >>> df = records_to_frame([{**run, "version": "v1.0.10"}, {**run, "version": "v1.0.9"}])
@@ -423,22 +426,22 @@ def _ratio(numerator: Decimal | None, denominator: int | Decimal | None) -> Deci
 
 
 def _money_array(values: Iterable[Decimal | None], index: pd.Index) -> pd.Series:
-    array = pa.array(list(values), _SUM_ARROW_TYPE).cast(USAGE_ARROW_TYPE)
+    array = pa.array(list(values), _SUM_ARROW_TYPE).cast(USAGE_TOTAL_ARROW_TYPE)
     return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index)
 
 
 def _empty_summary(index: pd.Index) -> pd.DataFrame:
-    return pd.DataFrame(
+    return ReadableFrame(
         {
             **{name: pd.Series(dtype="Int64") for name in ("runs", *FINISHED_STATUSES)},
             "success_rate": pd.Series(dtype="Float64"),
-            "total_cost": pd.Series(dtype=USAGE_DTYPE),
-            "mean_cost": pd.Series(dtype=USAGE_DTYPE),
+            "total_cost": pd.Series(dtype=MONEY_DTYPE),
+            "mean_cost": pd.Series(dtype=MONEY_DTYPE),
             "median_duration": pd.Series(dtype="timedelta64[s]"),
             "p95_duration": pd.Series(dtype="timedelta64[s]"),
             "results": pd.Series(dtype="Int64"),
             "traffic": pd.Series(dtype="Int64"),
-            "cost_per_1k_results": pd.Series(dtype=USAGE_DTYPE),
+            "cost_per_1k_results": pd.Series(dtype=MONEY_DTYPE),
         },
         index=index,
     )
@@ -479,7 +482,10 @@ def summary(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -> pd.D
         a known cost, NA without any); ``median_duration`` and ``p95_duration``
         (timedelta64[s], over finished runs); ``results`` and ``traffic`` (Int64 totals,
         traffic in bytes); ``cost_per_1k_results`` (exact USD, NA when there are no results).
-        Means and ratios are rounded half-even to 18 decimal places.
+        Means and ratios are rounded half-even to 10 decimal places. It is a
+        :class:`~coreclaw_frames.display.ReadableFrame`: the values are exact, and they show as
+        dollars, percentages, ``h:mm:ss`` and binary sizes in Jupyter, when printed and in
+        ``to_csv``.
 
     Examples
     --------
@@ -606,7 +612,7 @@ def version_regressions(
 
     Examples
     --------
-    >>> from coreclaw_frames.schema import records_to_frame
+    >>> from coreclaw_frames.records import records_to_frame
     >>> run = {"status": "succeeded", "scraper_slug": "W", "scraper_title": "W",
     ...        "started_at": 1773305309, "finished_at": 1773305369, "duration": 60}
     >>> rows = [{**run, "version": v, "results": 1000, "usage": u}
@@ -669,7 +675,7 @@ def _regression_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
     def money(name: str) -> pd.Series:
         values = [None if v is pd.NA else v for v in column(name)]
-        return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, USAGE_ARROW_TYPE)))
+        return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, USAGE_TOTAL_ARROW_TYPE)))
 
     frame = pd.DataFrame(
         {
@@ -688,4 +694,4 @@ def _regression_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             "cost_regressed": pd.Series(column("cost_regressed"), dtype=bool),
         }
     )
-    return frame.reset_index(drop=True)
+    return ReadableFrame(frame.reset_index(drop=True))

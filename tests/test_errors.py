@@ -7,7 +7,7 @@ import pytest
 
 import coreclaw_frames as ccf
 from coreclaw_frames import errors
-from coreclaw_frames.schema import records_to_frame
+from coreclaw_frames.records import records_to_frame
 
 
 def failed_frame():

@@ -28,6 +28,7 @@ from coreclaw_frames import CoreClawError, ParquetFormatError
 from coreclaw_frames import parquet as parquet_module
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet
+from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.results import results_frame as build_results_frame
 from coreclaw_frames.sandbox import build_account
 from coreclaw_frames.schema import (
@@ -37,7 +38,6 @@ from coreclaw_frames.schema import (
     SCHEMA_VERSION_KEY,
     STATUS_LABELS,
     empty_run_frame,
-    records_to_frame,
     run_arrow_schema,
 )
 
@@ -995,7 +995,7 @@ def test_duckdb_reads_exact_decimal_totals(runs: pd.DataFrame, tmp_path: Path, p
     assert (usage, int(results), count) == exact_totals(runs)
     assert isinstance(usage, Decimal)
     column_types = {row[0]: row[1] for row in query(f"DESCRIBE SELECT * FROM {source}")}
-    assert column_types["usage"] == "DECIMAL(38,18)"
+    assert column_types["usage"] == "DECIMAL(18,10)"
     assert column_types["scraper_slug"] == "VARCHAR"
     assert column_types["started_at"] == "TIMESTAMP WITH TIME ZONE"
     # SQL sums no rows to NULL; pandas to 0.
@@ -1045,16 +1045,40 @@ def test_dask_reads_a_dataset_without_null_partitions_unchanged(runs: pd.DataFra
     assert sorted(frame["slug"]) == sorted(fetched["slug"])
 
 
-def test_a_file_of_schema_version_1_still_reads_with_todays_dtypes() -> None:
-    path = Path(__file__).parent / "data" / "runs_schema_v1.parquet"  # written by version 0.1
+@pytest.mark.parametrize("version", [1, 2])
+def test_files_of_older_schema_versions_read_as_todays_frame(version: int) -> None:
+    path = Path(__file__).parent / "data" / f"runs_schema_v{version}.parquet"  # written by them
     stored = pq.read_table(path)
-    assert stored.schema.metadata[SCHEMA_VERSION_KEY] == b"1"
+    assert stored.schema.metadata[SCHEMA_VERSION_KEY] == str(version).encode()
     df = read_parquet(path)
-    assert dict(df.dtypes) == {k: pd.api.types.pandas_dtype(v) for k, v in RUN_DTYPES.items()}
+    extras = ["note"] if version == 2 else []  # a column the user had added
+    assert list(df.columns) == [*RUN_DTYPES, *extras]  # today's order, then theirs
+    assert {k: df.dtypes[k] for k in RUN_DTYPES} == {
+        k: pd.api.types.pandas_dtype(v) for k, v in RUN_DTYPES.items()
+    }
     statuses = stored.column("status").cast(pa.string()).to_pylist()
     assert df["status"].astype(object).where(df["status"].notna(), None).tolist() == statuses
-    assert df["usage"].sum() == sum(v for v in stored.column("usage").to_pylist() if v is not None)
-    assert df["fetch_error"].notna().sum() == 1
+    exact = [v for v in stored.column("usage").to_pylist() if v is not None]
+    assert df["usage"].sum() == sum(exact)  # exactly, in the narrower type
+    assert df["usage_float"].sum() == pytest.approx(float(sum(exact)))  # gained on read
+    assert df["usage_float"].isna().equals(df["usage"].isna())
+    floats = [float(v) for v in stored.column("usage").to_pylist() if v is not None]
+    assert df["usage_float"].dropna().tolist() == floats  # float(usage), correctly rounded
+    if version == 2:
+        assert list(df["note"]) == stored.column("note").to_pylist()
+
+
+def test_a_stored_cost_too_precise_for_todays_type_is_an_error_not_rounded(tmp_path) -> None:
+    table = pq.read_table(Path(__file__).parent / "data" / "runs_schema_v2.parquet")
+    usage = table.column("usage").to_pylist()
+    usage[0] = Decimal("0.000000000012345678")  # 18 places, fine in the old type
+    index = table.schema.get_field_index("usage")
+    path = tmp_path / "precise.parquet"
+    pq.write_table(
+        table.set_column(index, "usage", pa.array(usage, table.schema.field(index).type)), path
+    )
+    with pytest.raises(ParquetFormatError, match="does not fit today's usage type decimal128"):
+        read_parquet(path)
 
 
 @pytest.mark.parametrize("partition_cols", [None, ["status"]])
@@ -1068,3 +1092,11 @@ def test_a_status_no_version_documents_round_trips(tmp_path: Path, partition_col
     if partition_cols:
         df = df.sort_values("status", kind="stable", ignore_index=True)
     pd.testing.assert_frame_equal(back, df)
+
+
+def test_merge_into_a_dataset_keeps_its_partitioning_by_default(tmp_path: Path, runs) -> None:
+    path = to_parquet(runs.iloc[:100], tmp_path / "runs", partition_cols=["scraper_slug"])
+    to_parquet(runs.iloc[100:200], path, mode="merge")  # no partition_cols: the dataset's own
+    back = read_parquet(path)
+    assert set(back["slug"]) == set(runs["slug"].iloc[:200])
+    assert {p.name.split("=")[0] for p in path.iterdir()} == {"scraper_slug"}

@@ -28,8 +28,9 @@ from coreclaw_frames.plots import (
     plot_cost_over_time,
     plot_duration,
 )
+from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
-from coreclaw_frames.schema import STATUS_LABELS, records_to_frame
+from coreclaw_frames.schema import STATUS_LABELS
 from coreclaw_frames.summary import version_key
 
 PLOTS = (plot_cost, plot_duration, plot_cost_over_time)

@@ -23,9 +23,10 @@ from coreclaw_frames import report as report_module
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import to_parquet
 from coreclaw_frames.plots import MAX_TICK_LABEL_CHARS
+from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.report import cost_report
 from coreclaw_frames.sandbox import build_account, run_frame
-from coreclaw_frames.schema import STRING_DTYPE, USAGE_DTYPE, records_to_frame
+from coreclaw_frames.schema import STRING_DTYPE, USAGE_DTYPE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -125,7 +125,7 @@ def test_bad_input_is_refused_before_any_request(sandbox):
         before = sandbox.counters.total
         with pytest.raises(TypeError, match="run_slugs must be a list"):
             ccf.fetch_results(SLUG, client=client)
-        with pytest.raises(ValueError, match="run_slugs are not run slugs"):
+        with pytest.raises(ValueError, match="run_slugs is not a run slug"):
             ccf.fetch_results(["nope"], client=client)
         with pytest.raises(ValueError, match="errors must be"):
             ccf.fetch_results([SLUG], client=client, errors="skip")

@@ -204,17 +204,20 @@ BAD_INPUTS = [
     (None, TypeError, "got None"),
     (42, TypeError, "got int"),
     ({"01KSFDS8XWTJME33C08XMCR6B9": 1}, TypeError, "got dict"),
-    (["01KSFDS8XWTJME33C08XMCR6B9", 7], TypeError, r"\[1\] 7 \(int\)"),
-    (["01KSFDS8XWTJME33C08XMCR6B9", None], TypeError, r"\[1\] None"),
-    ([""], ValueError, r"\[0\] '' \(empty\)"),
-    (["   "], ValueError, r"\[0\] '   ' \(empty\)"),
-    (["run-123"], ValueError, "'run-123'"),
-    (["01ksfds8xwtjme33c08xmcr6b9"], ValueError, "Crockford base32"),
+    (["01KSFDS8XWTJME33C08XMCR6B9", 7], TypeError, r"1 is not: 7 \(int\) at position 2$"),
+    (["01KSFDS8XWTJME33C08XMCR6B9", None], TypeError, r"None \(NoneType\) at position 2"),
+    ([""], ValueError, r"1 of 1 slugs is not a run slug .*'' at position 1 \(empty\)"),
+    (["   "], ValueError, r"'   ' at position 1 \(empty\)"),
+    (
+        ["run-123", "x"],
+        ValueError,
+        r"2 of 2 slugs are not run slugs .*'run-123' at position 1, 'x' at position 2",
+    ),
     (["01KSFDS8XWTJME33C08XMCR6B"], ValueError, "26-character"),  # 25 characters
     (["01KSFDS8XWTJME33C08XMCR6B9X"], ValueError, "26-character"),  # 27
     (["01KSFDS8XWTJME33C08XMCR6BI"], ValueError, "'01KSFDS8XWTJME33C08XMCR6BI'"),  # I is not base32
     (["81KSFDS8XWTJME33C08XMCR6B9"], ValueError, "81KSFDS8"),  # first digit over 7
-    ([" 01KSFDS8XWTJME33C08XMCR6B9"], ValueError, "' 01KSFDS8"),
+    (["01KSFDS8XWTJME33C08XMCR6B9", "01KSFDS8XWTJME33C08XMCR6B9 9"], ValueError, "position 2"),
 ]
 
 
@@ -224,6 +227,14 @@ def test_bad_input_is_refused_before_any_request(sandbox, client, slugs, error, 
     with pytest.raises(error, match=match):
         ccf.fetch_runs(slugs, client=client)
     assert sandbox.counters.total == before
+
+
+def test_slugs_as_people_have_them_are_taken(sandbox, client):
+    slugs = [r["slug"] for r in sandbox.account.runs[:3]]
+    pasted = [f"  {slugs[0].lower()}\r\n", f"{slugs[1]}\n", f"\t{slugs[2]} ", slugs[0]]
+    df = ccf.fetch_runs(pasted, client=client, progress=False)
+    assert list(df["slug"]) == slugs  # normalised, duplicates (by case) once
+    assert df["fetch_error"].isna().all()
 
 
 def test_many_bad_slugs_are_counted_and_quoted(sandbox, client):

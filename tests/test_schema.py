@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
     RUN_DTYPES,
@@ -15,7 +16,6 @@ from coreclaw_frames.schema import (
     STATUS_LABELS,
     empty_run_frame,
     is_status_dtype,
-    records_to_frame,
     run_arrow_schema,
 )
 
@@ -158,7 +158,7 @@ usage_strings = st.builds(
     lambda units, places, frac: (
         f"{units}" if places == 0 else f"{units}.{frac:0{places}d}"[: len(str(units)) + 1 + places]
     ),
-    st.integers(min_value=0, max_value=10**9),
+    st.integers(min_value=0, max_value=10**8 - 1),  # what a run may cost: below $100,000,000
     st.integers(min_value=0, max_value=10),
     st.integers(min_value=0, max_value=10**10 - 1),
 )
@@ -259,3 +259,12 @@ def test_a_cost_that_does_not_fit_or_is_not_plain_is_flagged_never_changed(usage
     assert pd.isna(df.loc[0, "usage"])
     assert f"unexpected usage={usage!r}" in df.loc[0, "fetch_error"]
     assert df.loc[1, "usage"] == Decimal("0.065")
+
+
+def test_the_largest_cost_that_fits_and_the_first_that_does_not():
+    df = records_to_frame(
+        [{**RECORD, "usage": "99999999.9999999999"}, {**RECORD, "usage": "100000000"}]
+    )
+    assert df.loc[0, "usage"] == Decimal("99999999.9999999999")
+    assert pd.isna(df.loc[1, "usage"])
+    assert "unexpected usage='100000000'" in df.loc[1, "fetch_error"]

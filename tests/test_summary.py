@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
-from coreclaw_frames.schema import USAGE_DTYPE, records_to_frame
 from coreclaw_frames.summary import (
     MISSING_LABEL,
+    MONEY_DTYPE,
     SUMMARY_COLUMNS,
     group_order,
     summary,
@@ -56,7 +57,7 @@ def hand() -> pd.DataFrame:
             run("Alpha", "v1.0.9", SUCCEEDED, "0.10", results=100, traffic=1000, duration=60),
             run("Alpha", "v1.0.9", FAILED, "0.20", results=0, traffic=500, duration=120),
             run("Alpha", "v1.0.9", RUNNING, "0.05", results=10, traffic=100),
-            run("Beta", "v1.0.10", SUCCEEDED, "1.000000000000000001", traffic=7, duration=30),
+            run("Beta", "v1.0.10", SUCCEEDED, "1.0000000001", traffic=7, duration=30),
             run("Beta", "v1.0.10", ABORTED, None, duration=90),
             {"slug": "FAILED-FETCH", "fetch_error": "HTTP 404: run not found"},
         ]
@@ -79,21 +80,21 @@ def sandbox_frame() -> pd.DataFrame:
 
 def test_summary_matches_hand_computed_numbers(hand: pd.DataFrame) -> None:
     table = summary(hand)
-    # Beta costs 1.000000000000000001 > Alpha's 0.35: most expensive worker first.
+    # Beta costs 1.0000000001 > Alpha's 0.35: most expensive worker first.
     assert list(table.index) == ["Beta", "Alpha"]
     assert tuple(table.columns) == SUMMARY_COLUMNS
     alpha, beta = table.loc["Alpha"], table.loc["Beta"]
     assert (alpha["runs"], alpha["succeeded"], alpha["failed"], alpha["aborted"]) == (3, 1, 1, 0)
     assert alpha["success_rate"] == 0.5  # 1 of 2 finished; the running run is not an outcome
     assert alpha["total_cost"] == Decimal("0.35")
-    assert alpha["mean_cost"] == Decimal("0.116666666666666667")  # 0.35 / 3, half-even
+    assert alpha["mean_cost"] == Decimal("0.1166666667")  # 0.35 / 3, half-even
     assert alpha["median_duration"] == pd.Timedelta(seconds=90)  # running run excluded
     assert alpha["p95_duration"] == pd.Timedelta(seconds=117)  # 60 + 0.95 * 60
     assert (alpha["results"], alpha["traffic"]) == (110, 1600)
-    assert alpha["cost_per_1k_results"] == Decimal("3.181818181818181818")  # 350 / 110
+    assert alpha["cost_per_1k_results"] == Decimal("3.1818181818")  # 350 / 110
     assert (beta["runs"], beta["succeeded"], beta["aborted"]) == (2, 1, 1)
-    assert beta["total_cost"] == Decimal("1.000000000000000001")  # not representable as float
-    assert beta["mean_cost"] == Decimal("1.000000000000000001")  # over the one known cost
+    assert beta["total_cost"] == Decimal("1.0000000001")  # not representable as float
+    assert beta["mean_cost"] == Decimal("1.0000000001")  # over the one known cost
     assert beta["median_duration"] == pd.Timedelta(seconds=60)
     assert pd.isna(beta["cost_per_1k_results"])  # no results
     assert table.attrs["fetch_failed"] == 1
@@ -102,7 +103,7 @@ def test_summary_matches_hand_computed_numbers(hand: pd.DataFrame) -> None:
 def test_summary_money_stays_exact_decimal(hand: pd.DataFrame) -> None:
     table = summary(hand)
     for column in ("total_cost", "mean_cost", "cost_per_1k_results"):
-        assert table[column].dtype == USAGE_DTYPE
+        assert table[column].dtype == MONEY_DTYPE
     assert isinstance(table.loc["Alpha", "total_cost"], Decimal)
     assert table["traffic"].dtype == "Int64"
     assert table["median_duration"].dtype == "timedelta64[s]"
@@ -157,7 +158,7 @@ def test_missing_group_values_are_one_group_placed_last() -> None:
 def test_summary_edge_cases(records: list[dict[str, Any]]) -> None:
     table = summary(records_to_frame(records))
     assert tuple(table.columns) == SUMMARY_COLUMNS
-    assert table["total_cost"].dtype == USAGE_DTYPE
+    assert table["total_cost"].dtype == MONEY_DTYPE
     assert table.attrs["fetch_failed"] == sum("fetch_error" in r for r in records)
     if records and "fetch_error" not in records[0]:
         assert table.loc["Solo", "runs"] == 1
@@ -192,7 +193,7 @@ def test_summary_rejects_bad_input(hand: pd.DataFrame) -> None:
 
 def test_summary_accepts_python_decimals(hand: pd.DataFrame) -> None:
     as_objects = hand.assign(usage=hand["usage"].astype(object))
-    assert summary(as_objects).loc["Beta", "total_cost"] == Decimal("1.000000000000000001")
+    assert summary(as_objects).loc["Beta", "total_cost"] == Decimal("1.0000000001")
 
 
 def test_accessor_summary(hand: pd.DataFrame) -> None:

@@ -28,7 +28,7 @@ def run_frame(account: Account, *, api_version: str = "v2") -> pd.DataFrame:
     (300, np.True_)
     """
     from coreclaw_frames.api.client import DIALECTS
-    from coreclaw_frames.schema import records_to_frame
+    from coreclaw_frames.records import records_to_frame
 
     dialect = DIALECTS[api_version]
     records = account.runs

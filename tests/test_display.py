@@ -1,0 +1,103 @@
+"""How values look: formatters, CSV preparation, and the readable summary tables."""
+
+import io
+import re
+from decimal import Decimal
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from coreclaw_frames import display
+from coreclaw_frames.display import ReadableFrame, csv_frame
+from coreclaw_frames.sandbox import build_account, run_frame
+from coreclaw_frames.summary import summary, version_regressions
+
+EXPONENT = re.compile(r"\d[eE][-+]?\d")
+
+
+@pytest.fixture(scope="module")
+def table():
+    return summary(run_frame(build_account(seed=2, runs=1500)), by="scraper_title")
+
+
+@pytest.mark.parametrize(
+    ("value", "places", "text"),
+    [
+        (Decimal("1234.5678"), 2, "$1,234.57"),
+        (Decimal("0E-10"), 2, "$0.00"),
+        (Decimal("0.00005"), 4, "$0.0000"),  # half-even
+        (Decimal("0.00015"), 4, "$0.0002"),
+        (None, 2, "–"),
+        (pd.NA, 2, "–"),
+    ],
+)
+def test_usd(value, places, text):
+    assert display.usd(value, places) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Decimal("0E-10"), "0"),
+        (Decimal("0.0217000000"), "0.0217"),
+        (Decimal("1E+3"), "1000"),
+        (Decimal("-0"), "0"),
+        (Decimal("123456.7890123456"), "123456.7890123456"),
+        (None, ""),
+    ],
+)
+def test_plain_is_exact_and_never_scientific(value, text):
+    assert display.plain(value) == text
+    if value is not None:
+        assert Decimal(display.plain(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0:00:00"), (59, "0:00:59"), (336, "0:05:36"), (90061, "25:01:01")]
+)
+def test_duration_is_h_mm_ss(seconds, text):
+    assert display.duration(pd.Timedelta(seconds=seconds)) == text
+
+
+def test_csv_frame_writes_money_plainly_and_reads_back_exactly():
+    money = pd.array(
+        [Decimal("0E-10"), Decimal("0.0000001"), None], pd.ArrowDtype(pa.decimal128(18, 10))
+    )
+    df = pd.DataFrame({"usage": money, "duration": pd.to_timedelta([5, 3600, None], unit="s")})
+    text = csv_frame(df).to_csv(index=False)
+    assert not EXPONENT.search(text)
+    back = pd.read_csv(io.StringIO(text), converters={"usage": lambda v: Decimal(v) if v else None})
+    assert back["usage"].tolist()[:2] == [Decimal(0), Decimal("0.0000001")]
+    assert back["duration"].tolist()[:2] == ["0:00:05", "1:00:00"]
+    assert df["usage"].dtype == money.dtype  # the frame itself is untouched
+
+
+def test_summary_is_readable_everywhere_and_exact_underneath(table):
+    assert isinstance(table, ReadableFrame) and isinstance(table, pd.DataFrame)
+    total = table["total_cost"].iloc[0]
+    assert isinstance(total, Decimal)
+    with pd.option_context("display.width", 400, "display.max_columns", 50):
+        printed = repr(table)
+    html = table._repr_html_()
+    for text in (printed, html):
+        assert "$" in text and "%" in text and not EXPONENT.search(text)
+        assert display.usd(total) in text
+        assert re.search(r"\b\d+:\d\d:\d\d\b", text)  # durations as h:mm:ss
+        assert "GiB" in text or "MiB" in text
+    csv = table.to_csv()
+    assert not EXPONENT.search(csv) and display.plain(total) in csv
+    assert re.search(r",\d+:\d\d:\d\d,", csv)
+
+
+def test_derived_tables_stay_readable(table):
+    assert isinstance(table.head(2), ReadableFrame)
+    assert "$" in repr(table.loc[table.index[:1], ["total_cost"]])
+
+
+def test_regressions_are_readable_too():
+    regressions = version_regressions(run_frame(build_account(seed=0, runs=3000)))
+    assert isinstance(regressions, ReadableFrame)
+    assert not regressions.empty
+    with pd.option_context("display.width", 400, "display.max_columns", 50):
+        assert re.search(r"[+-]\d+\.\d%", repr(regressions.head()))
