@@ -33,6 +33,7 @@ from coreclaw_frames.report import cost_report
 from coreclaw_frames.results import fetch_results
 from coreclaw_frames.runs import AccountInfo, account_info, fetch_runs, list_runs
 from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION
+from coreclaw_frames.sync import sync_runs
 
 try:
     __version__ = _metadata.version("coreclaw-frames")
@@ -68,5 +69,6 @@ __all__ = [
     "plot_cost_over_time",
     "plot_duration",
     "read_parquet",
+    "sync_runs",
     "to_parquet",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
 import sys
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "SLUG_PATTERN",
     "check_errors_mode",
     "check_progress",
+    "check_time",
     "client_or_default",
     "finish",
     "run_batch",
@@ -108,6 +110,32 @@ such as '01KSFDS8XWTJME33C08XMCR6B9'): 'run-1' at position 2
 def _count(items: list[Any], singular: str, plural: str) -> str:
     """``"1 is"`` or ``"3 are"``."""
     return f"{len(items)} {singular if len(items) == 1 else plural}"
+
+
+def check_time(name: str, value: Any) -> int | None:
+    """``value`` (anything ``pd.Timestamp`` takes; naive = UTC) as whole unix seconds, rounded
+    up; ``None`` stays ``None``. Numbers are refused: is 1773300000 seconds or nanoseconds?
+
+    >>> check_time("since", "2026-03-01")
+    1772323200
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise TypeError(
+            f"{name} must be a date or time such as '2026-03-01' or a datetime, got the number "
+            f"{value!r}; for unix seconds pass pd.Timestamp({value!r}, unit='s')"
+        )
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a date or time such as '2026-03-01' or a datetime, got {value!r}"
+        ) from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"{name} must be a date or time, got {value!r} (NaT)")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return math.ceil(stamp.value / 1e9)
 
 
 def check_errors_mode(errors: Any) -> None:

@@ -8,7 +8,6 @@ through the client's cache.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from coreclaw_frames.batch import (
     ErrorsMode,
     check_errors_mode,
     check_progress,
+    check_time,
     client_or_default,
     finish,
     run_batch,
@@ -134,8 +134,8 @@ def list_runs(
     >>> q1 = ccf.list_runs(since="2026-01-01", until="2026-04-01")  # doctest: +SKIP
     >>> q1.groupby("scraper_title")["usage"].sum()  # doctest: +SKIP
     """
-    start = _unix_seconds("since", since)
-    end = _unix_seconds("until", until)
+    start = check_time("since", since)
+    end = check_time("until", until)
     if start is not None and end is not None and end <= start:
         raise ValueError(f"until must be after since, got since={since!r}, until={until!r}")
     label = status_label(status)
@@ -244,27 +244,6 @@ def _page_fetcher(client: Client, progress: bool) -> FetchMany:
 
 
 # --- argument checks --------------------------------------------------------------------------
-
-
-def _unix_seconds(name: str, value: Any) -> int | None:
-    """``value`` (anything pd.Timestamp takes; naive = UTC) as whole unix seconds, rounded up."""
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise TypeError(
-            f"{name} must be a date or time such as '2026-03-01' or a datetime, got the number "
-            f"{value!r}; for unix seconds pass pd.Timestamp({value!r}, unit='s')"
-        )
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be a date or time such as '2026-03-01' or a datetime, got {value!r}"
-        ) from exc
-    if stamp is pd.NaT:
-        raise ValueError(f"{name} must be a date or time, got {value!r} (NaT)")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return math.ceil(stamp.value / 1e9)
 
 
 def _check_worker(value: Any, api_version: str) -> str | None:

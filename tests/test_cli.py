@@ -1,4 +1,4 @@
-"""The coreclaw-frames command: fetch, list, results, sandbox, demo and report.
+"""The coreclaw-frames command: fetch, list, results, sandbox, demo and report (sync: test_sync).
 
 The API subcommands run in-process through `main([...])` against the shared sandbox, with the
 key and URL in the environment as a user would set them; a few run as real subprocesses.
@@ -270,7 +270,7 @@ def test_version(capsys):
     assert capsys.readouterr().out == f"coreclaw-frames {ccf.__version__}\n"
 
 
-@pytest.mark.parametrize("command", ["fetch", "list", "results"])
+@pytest.mark.parametrize("command", ["fetch", "list", "results", "sync"])
 def test_help_says_where_the_key_comes_from(command, capsys):
     assert main([command, "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 import coreclaw_frames as ccf
 from coreclaw_frames import CoreClawError, ParquetFormatError
-from coreclaw_frames import parquet as parquet_module
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet
+from coreclaw_frames.parquet import files as parquet_files
 from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.results import results_frame as build_results_frame
 from coreclaw_frames.sandbox import build_account
@@ -548,7 +548,7 @@ def test_a_crash_while_writing_a_file_leaves_the_old_one(
         real_write(table.slice(0, 1), where, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(parquet_module.pq, "write_table", crash)
+    monkeypatch.setattr(parquet_files.pq, "write_table", crash)
     for mode in ("overwrite", "merge"):
         with pytest.raises(KeyboardInterrupt):
             to_parquet(runs, path, mode=mode)
@@ -561,13 +561,13 @@ def test_a_crash_while_writing_a_dataset_leaves_the_old_one(
 ):
     path = to_parquet(runs.head(10), tmp_path / "runs", partition_cols=["scraper_slug"])
     before = {f: f.read_bytes() for f in path.rglob("*.parquet")}
-    real_write = parquet_module.ds.write_dataset
+    real_write = parquet_files.ds.write_dataset
 
     def crash(table, where, **kwargs):
         real_write(table.slice(0, 3), where, **kwargs)
         raise OSError("disk full")
 
-    monkeypatch.setattr(parquet_module.ds, "write_dataset", crash)
+    monkeypatch.setattr(parquet_files.ds, "write_dataset", crash)
     with pytest.raises(OSError, match="disk full"):
         to_parquet(runs, path, partition_cols=["scraper_slug"], mode="merge")
     assert {f: f.read_bytes() for f in path.rglob("*.parquet")} == before
@@ -575,32 +575,47 @@ def test_a_crash_while_writing_a_dataset_leaves_the_old_one(
     pd.testing.assert_frame_equal(read_parquet(path), sorted_by(runs.head(10), ["scraper_slug"]))
 
 
-def test_writes_go_through_a_temporary_sibling(runs: pd.DataFrame, tmp_path: Path, monkeypatch):
-    moves: list[tuple[str, str]] = []
-    real_replace, real_rename = os.replace, os.rename
+@pytest.mark.parametrize("can_exchange", [True, False], ids=["exchange", "two-renames"])
+def test_writes_go_through_a_temporary_sibling(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch, can_exchange: bool
+):
+    moves: list[tuple[str, str, str]] = []
+    real_replace, real_rename, real_exchange = os.replace, os.rename, parquet_files.exchange
 
     def record(real):
         def move(source, target):
-            moves.append((str(source), str(target)))
+            moves.append(("move", str(source), str(target)))
             return real(source, target)
 
         return move
 
-    monkeypatch.setattr(parquet_module.os, "replace", record(real_replace))
-    monkeypatch.setattr(parquet_module.os, "rename", record(real_rename))
+    def swap(first, second):
+        if can_exchange and real_exchange(first, second):
+            moves.append(("swap", str(first), str(second)))
+            return True
+        return False
+
+    monkeypatch.setattr(parquet_files.os, "replace", record(real_replace))
+    monkeypatch.setattr(parquet_files.os, "rename", record(real_rename))
+    monkeypatch.setattr(parquet_files, "exchange", swap)
     to_parquet(runs.head(3), tmp_path / "runs.parquet")
     to_parquet(runs.head(3), tmp_path / "ds", partition_cols=["origin"])
     to_parquet(runs.head(4), tmp_path / "ds", partition_cols=["origin"])
-    assert all(Path(p).parent == tmp_path for move in moves for p in move)
-    names = [(Path(source).name, Path(target).name) for source, target in moves]
+    assert all(Path(p).parent == tmp_path for _, *paths in moves for p in paths)
+    names = [(kind, Path(source).name, Path(target).name) for kind, source, target in moves]
     patterns = [
-        (r"\.runs\.parquet\.\w+\.tmp", "runs.parquet"),  # file: temporary, then replace
-        (r"\.ds\.\w+\.tmp", "ds"),  # new dataset: temporary directory, then rename
-        ("ds", r"\.ds\.\w+\.old"),  # existing dataset: set aside,
-        (r"\.ds\.\w+\.tmp", "ds"),  # the new one renamed into place, the old one removed
+        ("move", r"\.runs\.parquet\.\w+\.tmp", "runs.parquet"),  # file: temporary, replace
+        ("move", r"\.ds\.\w+\.tmp", "ds"),  # new dataset: temporary directory, then rename
     ]
-    assert len(names) == len(patterns)
-    for (source, target), (source_pattern, target_pattern) in zip(names, patterns, strict=True):
+    if can_exchange:  # existing dataset: swapped with the new one in one step
+        patterns.append(("swap", r"\.ds\.\w+\.tmp", "ds"))
+    else:  # existing dataset: set aside, the new one renamed into place, the old one removed
+        patterns += [("move", "ds", r"\.ds\.\w+\.old"), ("move", r"\.ds\.\w+\.tmp", "ds")]
+    assert len(names) == len(patterns), names
+    for (kind, source, target), (want, source_pattern, target_pattern) in zip(
+        names, patterns, strict=True
+    ):
+        assert kind == want
         assert re.fullmatch(source_pattern, source) and re.fullmatch(target_pattern, target)
     assert len(read_parquet(tmp_path / "ds")) == 4
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
@@ -609,15 +624,56 @@ def test_writes_go_through_a_temporary_sibling(runs: pd.DataFrame, tmp_path: Pat
     ]
 
 
-def test_an_interrupted_directory_swap_is_pointed_out(runs: pd.DataFrame, tmp_path: Path):
+def test_the_directory_exchange_swaps_or_changes_nothing(tmp_path: Path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    (first / "one").write_text("1")
+    second.mkdir()
+    (second / "two").write_text("2")
+    if not parquet_files.exchange(first, second):
+        assert (first / "one").exists() and (second / "two").exists()
+        pytest.skip("this system cannot exchange two directories in one step")
+    assert (first / "two").exists() and (second / "one").exists()
+    with pytest.raises(FileNotFoundError):
+        parquet_files.exchange(first, tmp_path / "missing")
+
+
+BACKUP_ID = "0123456789abcdef0123456789abcdef"
+
+
+def test_an_interrupted_directory_swap_is_read_then_put_back(runs: pd.DataFrame, tmp_path: Path):
     path = to_parquet(runs.head(3), tmp_path / "runs", partition_cols=["origin"])
-    backup = tmp_path / ".runs.0123.old"
+    expected = read_parquet(path)
+    backup = tmp_path / f".runs.{BACKUP_ID}.old"
     path.rename(backup)  # as if the process died between the two renames
-    with pytest.raises(FileNotFoundError, match=r"previous data at .*\.runs\.0123\.old"):
-        read_parquet(path)
+    pd.testing.assert_frame_equal(read_parquet(path), expected)  # the previous data, whole
+    assert backup.exists() and not path.exists()  # a read changes nothing
+    to_parquet(runs.iloc[3:5], path, partition_cols=["origin"], mode="merge")
+    assert not backup.exists()
+    assert sorted(read_parquet(path)["slug"]) == sorted(runs["slug"].head(5))
+
+
+def test_two_set_aside_datasets_are_left_for_the_user(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs.head(3), tmp_path / "runs", partition_cols=["origin"])
+    shutil.copytree(path, tmp_path / f".runs.{'1' * 32}.old")
+    path.rename(tmp_path / f".runs.{'2' * 32}.old")
     with pytest.raises(FileNotFoundError, match="rename it back"):
         to_parquet(runs.head(3), path, partition_cols=["origin"], mode="merge")
+    with pytest.raises(FileNotFoundError, match=r"previous data at .*\.runs\.1{32}\.old"):
+        read_parquet(path)
     assert not path.exists()
+
+
+def test_a_write_removes_what_a_killed_writer_left(runs: pd.DataFrame, tmp_path: Path):
+    path = to_parquet(runs.head(3), tmp_path / "runs", partition_cols=["origin"])
+    shutil.copytree(path, tmp_path / f".runs.{'1' * 32}.old")  # killed after the swap
+    (tmp_path / f".runs.{'2' * 32}.tmp").mkdir()  # killed while writing
+    (tmp_path / f".runs.{'3' * 32}.tmp").write_bytes(b"PAR1")
+    kept = tmp_path / ".runs.sync.json"  # not the writer's: stays
+    kept.write_text("{}")
+    to_parquet(runs.head(4), path, partition_cols=["origin"], mode="merge")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".runs.lock", ".runs.sync.json", "runs"]
+    assert len(read_parquet(path)) == 4
 
 
 # --- reading while another process writes ---------------------------------------------------
@@ -629,8 +685,11 @@ REWRITE_SCRIPT = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     import coreclaw_frames as ccf
+    from coreclaw_frames.parquet import files
 
-    dataset, first, second, stop, count = map(Path, sys.argv[1:])
+    dataset, first, second, stop, count = map(Path, sys.argv[1:6])
+    if sys.argv[6] == "two-renames":
+        files.exchange = lambda first, second: False
     frames = [ccf.read_parquet(first), ccf.read_parquet(second)]
     rewrites = 0
     while not stop.exists():
@@ -667,9 +726,10 @@ def equals_one_of(frame: pd.DataFrame, *candidates: pd.DataFrame) -> bool:
     return False
 
 
+@pytest.mark.parametrize("swap", ["exchange", "two-renames"])
 @pytest.mark.parametrize("lock", ["lock", "no lock"])
 def test_reads_see_one_complete_write_while_another_process_rewrites(
-    records: list[dict], tmp_path: Path, monkeypatch, lock
+    records: list[dict], tmp_path: Path, monkeypatch, lock, swap
 ):
     first = records_to_frame(records[:300], fetched_at=FETCHED)
     # The second content moves half the runs to other workers: other partition directories.
@@ -685,9 +745,10 @@ def test_reads_see_one_complete_write_while_another_process_rewrites(
     ]
     assert not equals_one_of(*contents)
     if lock == "no lock":
-        monkeypatch.setattr(parquet_module, "FileLock", LockNotOpenable)
+        monkeypatch.setattr(parquet_files, "FileLock", LockNotOpenable)
     stop, count = tmp_path / "stop", tmp_path / "count"
-    command = [sys.executable, "-c", REWRITE_SCRIPT, *map(str, [path, *sources, stop, count])]
+    arguments = map(str, [path, *sources, stop, count, swap])
+    command = [sys.executable, "-c", REWRITE_SCRIPT, *arguments]
     writer = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         reads = 0
@@ -711,7 +772,7 @@ def test_a_read_overtaken_by_every_write_gives_up_with_a_clear_error(
 ):
     path = to_parquet(runs.head(10), tmp_path / "runs", partition_cols=["origin"])
     (tmp_path / ".runs.lock").unlink()  # no lock to wait for: reads check and start over
-    real_read = parquet_module._read
+    real_read = parquet_files.read
     attempts = []
 
     def overtaken(target: Path):
@@ -720,11 +781,11 @@ def test_a_read_overtaken_by_every_write_gives_up_with_a_clear_error(
         to_parquet(runs.head(10), target, partition_cols=["origin"])  # a write meanwhile
         return frame
 
-    monkeypatch.setattr(parquet_module, "_read", overtaken)
-    monkeypatch.setattr(parquet_module, "READ_RETRY_PAUSE", 0)
+    monkeypatch.setattr(parquet_files, "read", overtaken)
+    monkeypatch.setattr(parquet_files, "READ_RETRY_PAUSE", 0)
     with pytest.raises(TimeoutError, match=r"rewritten by another process during each of \d+"):
         read_parquet(path)
-    assert len(attempts) == parquet_module.READ_ATTEMPTS
+    assert len(attempts) == parquet_files.READ_ATTEMPTS
 
 
 def test_a_read_only_directory_reads_without_the_lock(runs: pd.DataFrame, tmp_path: Path):

@@ -150,6 +150,20 @@ class Client:
         """The largest page the API's list endpoints serve."""
         return self._dialect.max_page_size
 
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests this client has sent, retries included.
+
+        >>> client.requests_sent  # doctest: +SKIP
+        0
+        """
+        return self._transport.requests_sent
+
+    def history_windows(self, since: int, until: int) -> list[tuple[int, int]] | None:
+        """The ``[start, end)`` windows (unix seconds) in which Run History of ``[since, until)``
+        is listed, one listing each; ``None`` when the API cannot list a time window (v1)."""
+        return self._dialect.history_windows(since, until)
+
     # --- the operations -----------------------------------------------------------------------
 
     def run_detail(self, slug: str) -> Record:

@@ -205,6 +205,11 @@ class Dialect(ABC):
     def status_filter(self, status: str) -> str | int:
         """The wire value of a Run History status filter, for a label of STATUS_LABELS."""
 
+    def history_windows(self, since: int, until: int) -> list[tuple[int, int]] | None:
+        """The ``[start, end)`` windows one listing each covers for ``[since, until)``; None
+        when this version lists no time window (it pages through all of Run History)."""
+        return None
+
     @abstractmethod
     def history(
         self,

@@ -82,6 +82,7 @@ class Transport:
         self._wake = threading.Condition()
         self._epoch = 0  # bumped by cancel(): attempts of an older epoch stop
         self._connect_failures = 0
+        self.requests_sent = 0
         self._watchdog = Watchdog()
         self._session = _new_session(base_url, pool_size)
         self._closed = False
@@ -152,6 +153,8 @@ class Transport:
     def _send(self, request: Request, dialect: Dialect) -> Any:
         """One attempt: wait for the rate controller, send, read, unwrap."""
         sent_at = self.rate.acquire()
+        with self._lock:
+            self.requests_sent += 1
         with Attempt(self._watchdog, time.monotonic() + self.timeout) as attempt:
             try:
                 response = self._session.request(

@@ -82,6 +82,20 @@ class V2Dialect(Dialect):
             "traffic_expiration_at": None,
         }
 
+    def history_windows(self, since: int, until: int) -> list[tuple[int, int]]:
+        """``[start, end)`` per calendar month (UTC+8) of ``[since, until)``, newest first.
+
+        >>> from datetime import datetime, timezone
+        >>> t = lambda *a: int(datetime(*a, tzinfo=timezone.utc).timestamp())
+        >>> len(V2.history_windows(t(2026, 1, 20), t(2026, 3, 5)))
+        3
+        """
+        windows = []
+        for start, end_day in month_windows(since, until, until):
+            month_end = _next_month(_month_start(start))
+            windows.append((start, min(until, month_end, end_day + DAY_SECONDS)))
+        return windows
+
     def history(
         self,
         read: ListingReader,

@@ -1,4 +1,4 @@
-"""The subcommands that talk to the API: ``fetch``, ``list`` and ``results``.
+"""The subcommands that talk to the API: ``fetch``, ``list``, ``results`` and ``sync``.
 
 Each checks its input and its ``-o`` target, then the key, and only then sends a request, so
 bad usage costs nothing and writes nothing. Rows whose fetch failed are written with
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,7 @@ from coreclaw_frames.cli.common import (
 )
 from coreclaw_frames.cli.output import Output, check_output, write_frame
 from coreclaw_frames.cli.slugs import DEFAULT_COLUMN, STDIN, read_slugs
+from coreclaw_frames.sync import previous_sync
 
 __all__ = ["register"]
 
@@ -42,6 +44,12 @@ EXIT_HELP = (
     "Exit status: 0 all fetched; 1 written, but some rows have fetch_error, or the batch could "
     "not run (bad key, unreachable host; nothing written); 2 bad usage or input (nothing "
     "written); 130 interrupted."
+)
+SYNC_EXIT_HELP = (
+    "Exit status: 0 synced; 1 synced, but some runs refreshed by slug failed (their stored rows "
+    "are kept), or the sync could not run (bad key, unreachable host; nothing changed); 2 bad "
+    "usage or input (nothing sent or changed); 130 interrupted (the data as they were or fully "
+    "updated; the next sync completes them)."
 )
 SLUGS_HELP = (
     f"run slugs: a text file (one a line; blank and # lines skipped), a .csv file, or {STDIN} "
@@ -74,6 +82,30 @@ def _cmd_list(args: argparse.Namespace) -> int:
             max_runs=args.max_runs,
         )
     return _written(runs, output, key=RUN_KEY, total=len(runs))
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    """Bring the Parquet file or dataset PATH up to date with Run History."""
+    if args.since is None and previous_sync(Path(args.path).expanduser()) is None:
+        raise UsageError(
+            f"{args.path} has not been synced yet: its first sync needs --since DATE, the date "
+            f"to list Run History from, e.g. --since {DATE_EXAMPLE}"
+        )
+    with api_client(args) as client, _library_errors():
+        runs = ccf.sync_runs(
+            args.path, since=args.since, client=client, partition_cols=args.partition_by
+        )
+    done = runs.attrs["sync"]
+    print(
+        f"Synced {args.path}: {done['added']} added, {done['updated']} updated, "
+        f"{done['unchanged']} unchanged ({len(runs)} runs); {done['requests']} requests"
+    )
+    if done["failed"]:
+        raise CommandError(
+            f"{done['failed']} of the {done['refetched']} runs refreshed by slug failed; their "
+            "stored rows are kept and the next sync tries again"
+        )
+    return EXIT_OK
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
@@ -171,7 +203,7 @@ def _add_slugs(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any) -> None:
-    """Add ``fetch``, ``list`` and ``results`` to the subparsers ``commands``."""
+    """Add ``fetch``, ``list``, ``results`` and ``sync`` to the subparsers ``commands``."""
     fetch = _api_command(
         commands,
         "fetch",
@@ -214,3 +246,28 @@ def register(commands: Any) -> None:
     )
     _add_slugs(results)
     results.set_defaults(handler=_cmd_results)
+
+    sync = commands.add_parser(
+        "sync",
+        help="keep a Parquet file or dataset of Run History up to date",
+        description="Bring PATH up to date with Run History: the first sync lists from "
+        "--since; later ones list only what is new since shortly before the previous sync, and "
+        "refresh the runs that were not final. Nothing stored is ever deleted.",
+        epilog=f"{KEY_HELP} {SYNC_EXIT_HELP}",
+    )
+    sync.add_argument("path", metavar="PATH", help="a .parquet file or a dataset directory")
+    sync.add_argument(
+        "--since",
+        type=_date,
+        metavar="DATE",
+        help=f"list Run History from this date, e.g. {DATE_EXAMPLE}: required on the first sync; "
+        "earlier than the first sync's, it extends the history back",
+    )
+    sync.add_argument(
+        "--partition-by",
+        nargs="+",
+        metavar="COL",
+        help="write a dataset directory partitioned by these columns, e.g. scraper_slug",
+    )
+    add_api_version(sync)
+    sync.set_defaults(handler=_cmd_sync)

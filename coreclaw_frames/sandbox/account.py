@@ -326,6 +326,28 @@ class Account:
                 self._views.clear()
             return list(replaced)
 
+    def remove_runs(self, slugs: Iterable[str]) -> None:
+        """Remove runs, as retention does: they leave Run History and their detail is not found.
+
+        An unknown slug raises KeyError and changes nothing.
+
+        >>> account = build_account(runs=10)
+        >>> gone = account.runs[0]["slug"]
+        >>> account.remove_runs([gone])
+        >>> len(account), account.run(gone)
+        (9, None)
+        """
+        wanted = set(slugs) if not isinstance(slugs, str) else {slugs}
+        with self._lock:
+            unknown = sorted(wanted - self._by_slug.keys())
+            if unknown:
+                raise KeyError(unknown[0])
+            for slug in wanted:
+                self._traffic -= self._by_slug.pop(slug)["traffic"]
+                del self._created[slug]
+            self._ordered = [r for r in self._ordered if r["slug"] not in wanted]
+            self._views.clear()
+
     def _insert(self, added: Sequence[tuple[Row, int]]) -> None:
         """Add records with their creation times; the caller holds the lock."""
         for record, created in added:

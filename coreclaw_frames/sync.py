@@ -1,0 +1,329 @@
+"""Keep a local copy of Run History current: :func:`sync_runs` into a Parquet file or dataset.
+
+The first sync of a path lists Run History from ``since`` and writes it. A later sync lists only
+the runs created since shortly before the previous sync began: from when it began covers the
+runs created while it ran, and :data:`SYNC_MARGIN` before that covers a clock that disagrees
+with the server's. v2 filters on creation time to the second and months need no overlap (each
+is listed on its own); v1 lists newest first and stops at the first page older than that.
+
+A later sync then brings every stored run that is not final up to date: by listing again the
+window it was created in, where that costs fewer requests than one detail request per run, by
+slug otherwise. Everything goes in with ``to_parquet(mode="merge")``: new runs are added,
+changed runs replace their row (the newest ``fetched_at`` wins, and a failed fetch never
+replaces data), nothing is duplicated, and nothing is ever deleted.
+
+The previous sync's time lives in a small JSON file next to the data (``.<name>.sync.json``),
+written after the data and atomically. A sync interrupted anywhere leaves the data as they were
+or fully updated (``to_parquet`` replaces files atomically), and the state can only lag behind
+the data: the next sync lists a little more, and completes it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coreclaw_frames.api import Client
+from coreclaw_frames.batch import check_progress, check_time, client_or_default
+from coreclaw_frames.parquet import check_write, read_parquet, to_parquet
+from coreclaw_frames.parquet.arguments import as_path, holds_data
+from coreclaw_frames.parquet.files import recover
+from coreclaw_frames.runs import fetch_runs, list_runs
+from coreclaw_frames.schema import FINAL_STATUSES, RUN_DTYPES, empty_run_frame, status_dtype
+
+__all__ = ["SYNC_MARGIN", "SyncState", "previous_sync", "sync_runs"]
+
+#: A later sync lists runs created from this long before the previous sync began (seconds):
+#: room for this machine's clock to be ahead of the server's.
+SYNC_MARGIN = 3_600
+#: A run is created at most this long before it starts (seconds): a window listed again to
+#: find a run starts this much before the run's start.
+QUEUE_MARGIN = 3_600
+#: Version of the state file's layout.
+STATE_FORMAT = 1
+STATE_SUFFIX = ".sync.json"
+#: Run columns worth partitioning by.
+PARTITION_EXAMPLES = ("scraper_slug", "scraper_title", "version", "origin", "status")
+#: Columns that say nothing about the run itself when comparing an old row with a new one.
+BOOKKEEPING = ("fetched_at",)
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What a sync remembers of the previous one (unix seconds; the API it listed)."""
+
+    base_url: str
+    api_version: str
+    since: int
+    listed_at: int
+    synced_at: int
+
+    @classmethod
+    def load(cls, target: Path) -> SyncState | None:
+        """The state next to ``target``, or None before its first sync."""
+        path = state_path(target)
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.pop("format") != STATE_FORMAT:
+                raise ValueError(f"format {data!r}")
+            return cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(
+                f"the sync state {str(path)!r} cannot be read ({exc}); remove it to sync "
+                "again from since="
+            ) from exc
+
+    def save(self, target: Path) -> None:
+        """Write the state next to ``target``: a temporary sibling, then a rename."""
+        path = state_path(target)
+        temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with temporary.open("w", encoding="utf-8") as file:
+                json.dump({"format": STATE_FORMAT, **asdict(self)}, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def previous_sync(target: Path) -> SyncState | None:
+    """What the previous sync of ``target`` remembers; None before the first, or when its
+    data are gone (a state without its data is void)."""
+    return SyncState.load(target) if holds_data(target) else None
+
+
+def state_path(target: Path) -> Path:
+    """Where the sync state of ``target`` lives: a hidden sibling."""
+    return target.with_name(f".{target.name}{STATE_SUFFIX}")
+
+
+def sync_runs(
+    path: str | os.PathLike[str],
+    *,
+    since: Any = None,
+    client: Client | None = None,
+    partition_cols: list[str] | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Bring the Parquet file or dataset at ``path`` up to date with Run History.
+
+    The first sync lists Run History from ``since`` (required then) and writes it,
+    partitioned by ``partition_cols`` if given. Later syncs list only what is new since
+    shortly before the previous one, and refresh the runs that were not final; ``since``
+    earlier than the first sync's extends the history back. See the module documentation.
+
+    Returns the whole current frame (as ``read_parquet(path)`` would). Its
+    ``attrs["sync"]`` says what the sync did: ``added``, ``updated`` and ``unchanged`` runs,
+    ``refetched`` (by slug) and ``failed`` (refetches that failed; their stored rows are
+    kept), ``requests`` sent, and ``listed_since`` (UTC). With ``progress`` (default: when
+    interactive) a line says the same on stderr.
+
+    Raises ``ValueError`` before any request for a first sync without ``since``, or a path
+    last synced from another API or account.
+
+    Example
+    -------
+    >>> runs = ccf.sync_runs("runs", since="2026-01-01")  # doctest: +SKIP
+    >>> runs.attrs["sync"]  # doctest: +SKIP
+    {'added': 1204, 'updated': 0, 'unchanged': 0, 'requests': 19, ...}
+    """
+    target = as_path(path)
+    start = check_time("since", since)
+    show = check_progress(progress)
+    recover(target)
+    _check_run_columns(partition_cols)
+    # Everything the final merge would refuse, refused before any request.
+    check_write(empty_run_frame(), target, partition_cols=partition_cols, mode="merge")
+    state = previous_sync(target)
+    with client_or_default(client) as active:
+        _check_same_api(state, active, target)
+        if state is None and start is None:
+            raise ValueError(
+                f"the first sync of {str(target)!r} needs since=, the date Run History is "
+                "listed from, e.g. since='2026-01-01'"
+            )
+        before = read_parquet(target) if holds_data(target) else None
+        began = int(time.time())
+        sent = active.requests_sent
+        fresh, listed_since = _listed(state, start, active, show)
+        refetched = failed = 0
+        if before is not None:
+            extra, refetched, failed = _refreshed(before, fresh, active, show)
+            fresh = _concat([fresh, extra])
+        to_parquet(fresh, target, partition_cols=partition_cols, mode="merge")
+        requests = active.requests_sent - sent
+        first_since = min(t for t in (start, state.since if state else None) if t is not None)
+        SyncState(active.base_url, active.api_version, first_since, began, int(time.time())).save(
+            target
+        )
+    after = read_parquet(target)
+    report = _compare(before, after, fresh["slug"])
+    report.update(
+        refetched=refetched,
+        failed=failed,
+        requests=requests,
+        listed_since=pd.Timestamp(listed_since, unit="s", tz="UTC"),
+    )
+    after.attrs["sync"] = report
+    if show:
+        print(
+            f"sync {target}: {report['added']:,} added, {report['updated']:,} updated, "
+            f"{report['unchanged']:,} unchanged; {requests:,} requests"
+            + (f"; {failed:,} refetches failed, their stored rows kept" if failed else ""),
+            file=sys.stderr,
+        )
+    return after
+
+
+def _listed(
+    state: SyncState | None, start: int | None, client: Client, progress: bool
+) -> tuple[pd.DataFrame, int]:
+    """Run History listed by this sync, and from when."""
+    if state is None:
+        assert start is not None
+        return list_runs(since=_utc(start), client=client, progress=progress), start
+    listed_since = state.listed_at - SYNC_MARGIN
+    frames = [list_runs(since=_utc(listed_since), client=client, progress=progress)]
+    if start is not None and start < state.since:  # extend the history back
+        frames.append(
+            list_runs(since=_utc(start), until=_utc(state.since), client=client, progress=progress)
+        )
+        listed_since = start
+    return _concat(frames), listed_since
+
+
+def _refreshed(
+    stored: pd.DataFrame, listed: pd.DataFrame, client: Client, progress: bool
+) -> tuple[pd.DataFrame, int, int]:
+    """Fresh rows of the stored runs that are not final (or whose fetch failed) and were not
+    listed just now; with how many were asked for by slug and how many of those failed."""
+    seen = set(listed["slug"])
+    pending = stored[~_final(stored) & ~stored["slug"].isin(seen)]
+    frames = []
+    by_slug = list(pending["slug"])
+    windows = _windows_to_list(stored, pending, client)
+    for since, until in windows:
+        frame = list_runs(since=_utc(since), until=_utc(until), client=client, progress=progress)
+        frames.append(frame)
+        found = set(frame["slug"])
+        by_slug = [slug for slug in by_slug if slug not in found]
+    failed = 0
+    if by_slug:
+        fetched = fetch_runs(by_slug, client=client, errors="coerce", progress=progress)
+        failed = int(fetched["fetch_error"].notna().sum())
+        frames.append(fetched)
+    return _concat(frames), len(by_slug), failed
+
+
+def _windows_to_list(
+    stored: pd.DataFrame, pending: pd.DataFrame, client: Client
+) -> list[tuple[int, int]]:
+    """Time windows worth listing again: those whose pages cost fewer requests than fetching
+    their pending runs one by one. None on an API that cannot list a window (v1)."""
+    started = pending["started_at"].dropna()
+    if started.empty:
+        return []
+    low = int(started.min().timestamp()) - QUEUE_MARGIN
+    high = int(started.max().timestamp()) + 1
+    windows = client.history_windows(low, high)
+    if windows is None:
+        return []
+    stored_starts = _seconds(stored["started_at"].dropna())
+    pending_starts = _seconds(started)
+    chosen = []
+    for since, until in windows:
+        wanted = int(np.count_nonzero((pending_starts >= since) & (pending_starts < until)))
+        if not wanted:
+            continue
+        in_window = int(np.count_nonzero((stored_starts >= since) & (stored_starts < until)))
+        pages = math.ceil(in_window / client.max_page_size) or 1
+        if pages < wanted:
+            chosen.append((since, until))
+    return chosen
+
+
+def _seconds(times: pd.Series) -> np.ndarray:
+    """Unix seconds of UTC timestamps, whatever their unit."""
+    return times.dt.as_unit("s").astype("int64").to_numpy()
+
+
+def _final(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose run is final (as ``api.is_final`` decides) and whose fetch did not fail."""
+    status = frame["status"].astype(object)
+    ended_abort = (status == "aborting") & frame["finished_at"].notna()
+    final = status.isin(list(FINAL_STATUSES)) | ended_abort
+    return final.fillna(False).astype(bool) & frame["fetch_error"].isna()
+
+
+def _compare(
+    before: pd.DataFrame | None, after: pd.DataFrame, touched: pd.Series
+) -> dict[str, Any]:
+    """How many runs of ``after`` are new, changed or the same as in ``before``; only the
+    ``touched`` slugs (those this sync fetched) can be new or changed."""
+    if before is None:
+        return {"added": len(after), "updated": 0, "unchanged": 0}
+    old = _comparable(before[before["slug"].isin(touched)])
+    new = _comparable(after[after["slug"].isin(touched)])
+    common = new.index.intersection(old.index)
+    old, new = old.loc[common], new.loc[common]
+    same = (new == old) | (new.isna() & old.isna())
+    updated = int((~same.all(axis=1)).sum())
+    kept = int(after["slug"].isin(before["slug"]).sum())
+    return {"added": len(after) - kept, "updated": updated, "unchanged": kept - updated}
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = [name for name in RUN_DTYPES if name not in BOOKKEEPING and name != "slug"]
+    values = frame.set_index("slug")[columns].astype(object)
+    return values.where(values.notna(), None)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Run frames end to end, their status categories united (a status no version documents
+    may be in one and not another)."""
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return empty_run_frame()
+    labels = {str(c) for frame in frames for c in frame["status"].cat.categories}
+    dtype = status_dtype(labels)
+    frames = [frame.assign(status=frame["status"].astype(dtype)) for frame in frames]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check_run_columns(partition_cols: Any) -> None:
+    """Refuse partition columns a run frame does not have, naming those it does."""
+    if isinstance(partition_cols, list | tuple):
+        unknown = [n for n in partition_cols if isinstance(n, str) and n not in RUN_DTYPES]
+        if unknown:
+            raise ValueError(
+                f"cannot partition runs by {unknown!r}: not a run column; partition by "
+                f"columns such as {list(PARTITION_EXAMPLES)!r}"
+            )
+
+
+def _check_same_api(state: SyncState | None, client: Client, target: Path) -> None:
+    if state is not None and (state.base_url, state.api_version) != (
+        client.base_url,
+        client.api_version,
+    ):
+        raise ValueError(
+            f"{str(target)!r} was synced from {state.base_url} (API {state.api_version}), not "
+            f"{client.base_url} (API {client.api_version}); sync another API into another path"
+        )
+
+
+def _utc(seconds: int) -> pd.Timestamp:
+    return pd.Timestamp(seconds, unit="s", tz="UTC")
