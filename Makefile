@@ -5,8 +5,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NOTEBOOK_INSTALLED := $(VENV)/.notebook-installed
+# Runs the notebook named by its argument top to bottom and saves it with its outputs.
+define EXECUTE_NOTEBOOK
+import sys, nbformat
+from nbclient import NotebookClient
+path = sys.argv[1]
+notebook = nbformat.read(path, as_version=4)
+NotebookClient(notebook, timeout=600, record_timing=False, resources={"metadata": {"path": "notebooks"}}).execute()
+nbformat.write(notebook, path)
+print("executed", path)
+endef
+export EXECUTE_NOTEBOOK
 
-.PHONY: demo test lint bench sandbox notebook clean
+.PHONY: demo test lint bench sandbox notebook notebooks clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +49,14 @@ sandbox: $(INSTALLED)
 # JupyterLab on the notebooks (they start their own sandbox when no key is set).
 notebook: $(NOTEBOOK_INSTALLED)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# Re-execute every notebook in place, saving its outputs (they are committed with them).
+# Without a key in the environment, so that they show the sandbox and never a real account.
+notebooks: $(INSTALLED)
+	for notebook in notebooks/*.ipynb; do \
+	  env -u CORECLAW_API_KEY -u CORECLAW_BASE_URL -u CORECLAW_API_VERSION \
+	    $(PY) -c "$$EXECUTE_NOTEBOOK" "$$notebook" || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
-"""The ``df.coreclaw`` accessor: the summary, plots and report as methods of a run frame.
+"""The ``df.coreclaw`` accessor: the analysis, plots and report as methods of a run frame.
 
 Registering an accessor lets notebook users chain ``df.query(...).coreclaw.plot_cost()``
 without importing anything else. The methods only delegate: the functions in
-:mod:`coreclaw_frames.summary`, :mod:`coreclaw_frames.plots` and
+:mod:`coreclaw_frames.analysis`, :mod:`coreclaw_frames.plots` and
 :mod:`coreclaw_frames.report` hold the logic and the validation. Plotting modules are imported
 on first use, so importing the package does not import matplotlib.
 """
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from coreclaw_frames import summary as _summary
-from coreclaw_frames.summary import DEFAULT_TOP, REGRESSION_THRESHOLD
+from coreclaw_frames import analysis
+from coreclaw_frames.analysis import DEFAULT_TOP, MIN_RUNS, REGRESSION_THRESHOLD
+from coreclaw_frames.display import ReadableFrame
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,27 +43,60 @@ class CoreClawAccessor:
     def __init__(self, pandas_obj: pd.DataFrame) -> None:
         self._frame = pandas_obj
 
+    def readable(self) -> pd.DataFrame:
+        """The frame as it is, shown readably: costs in dollars, durations as ``h:mm:ss``,
+        traffic in binary units (a :class:`~coreclaw_frames.display.ReadableFrame`).
+
+        Examples
+        --------
+        >>> df.head().coreclaw.readable()  # doctest: +SKIP
+        """
+        return ReadableFrame(self._frame)
+
     def summary(self, by: str | Sequence[str] = "scraper_title") -> pd.DataFrame:
-        """One row of run statistics per group; see :func:`coreclaw_frames.summary.summary`.
+        """One row of run statistics per group; see :func:`coreclaw_frames.analysis.summary`.
 
         Examples
         --------
         >>> df.coreclaw.summary(by="version")  # doctest: +SKIP
         """
-        return _summary.summary(self._frame, by=by)
+        return analysis.summary(self._frame, by=by)
 
-    def version_regressions(
-        self, threshold: float | Decimal = REGRESSION_THRESHOLD
-    ) -> pd.DataFrame:
-        """Versions slower or costlier than the previous one of the same worker.
-
-        See :func:`coreclaw_frames.summary.version_regressions`.
+    def failure_costs(self, by: str | Sequence[str] = "scraper_title") -> pd.DataFrame:
+        """What failed and aborted runs cost per group; see
+        :func:`coreclaw_frames.analysis.failure_costs`.
 
         Examples
         --------
-        >>> df.coreclaw.version_regressions(threshold=0.2)  # doctest: +SKIP
+        >>> df.coreclaw.failure_costs()  # doctest: +SKIP
         """
-        return _summary.version_regressions(self._frame, threshold=threshold)
+        return analysis.failure_costs(self._frame, by=by)
+
+    def period_totals(self, freq: str = "M", *, now: object = None) -> pd.DataFrame:
+        """Runs, exact costs and traffic per month (week, day); see
+        :func:`coreclaw_frames.analysis.period_totals`.
+
+        Examples
+        --------
+        >>> df.coreclaw.period_totals()  # doctest: +SKIP
+        """
+        return analysis.period_totals(self._frame, freq, now=now)
+
+    def version_regressions(
+        self,
+        *,
+        min_runs: int = MIN_RUNS,
+        threshold: float | Decimal = REGRESSION_THRESHOLD,
+    ) -> pd.DataFrame:
+        """Versions slower or costlier than the previous one of the same worker.
+
+        See :func:`coreclaw_frames.analysis.version_regressions`.
+
+        Examples
+        --------
+        >>> df.coreclaw.version_regressions(min_runs=50, threshold=0.2)  # doctest: +SKIP
+        """
+        return analysis.version_regressions(self._frame, min_runs=min_runs, threshold=threshold)
 
     def plot_cost(
         self,
@@ -108,6 +142,7 @@ class CoreClawAccessor:
         freq: str = "D",
         by: str | None = None,
         ax: Axes | None = None,
+        now: object = None,
         **kwargs: Any,
     ) -> Axes:
         """Cost per period; see :func:`coreclaw_frames.plots.plot_cost_over_time`.
@@ -118,9 +153,9 @@ class CoreClawAccessor:
         """
         from coreclaw_frames.plots import plot_cost_over_time
 
-        return plot_cost_over_time(self._frame, freq=freq, by=by, ax=ax, **kwargs)
+        return plot_cost_over_time(self._frame, freq=freq, by=by, ax=ax, now=now, **kwargs)
 
-    def cost_report(self, path: str | os.PathLike[str]) -> Path:
+    def cost_report(self, path: str | os.PathLike[str], *, now: object = None) -> Path:
         """Write the HTML cost report; see :func:`coreclaw_frames.report.cost_report`.
 
         Examples
@@ -129,4 +164,4 @@ class CoreClawAccessor:
         """
         from coreclaw_frames.report import cost_report
 
-        return cost_report(self._frame, path)
+        return cost_report(self._frame, path, now=now)

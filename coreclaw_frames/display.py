@@ -16,6 +16,8 @@ import pyarrow as pa
 
 __all__ = [
     "MISSING_TEXT",
+    "NOT_APPLICABLE_TEXT",
+    "change",
     "count",
     "csv_frame",
     "duration",
@@ -24,22 +26,40 @@ __all__ = [
     "size",
     "timestamp",
     "usd",
+    "usd_exact",
 ]
 
 #: What a missing value shows as.
 MISSING_TEXT = "–"
+#: What a change shows as when it has no meaningful baseline.
+NOT_APPLICABLE_TEXT = "n/a"
 #: Decimal places of money: totals, and means and per-1,000-results costs.
 TOTAL_PLACES = 2
 UNIT_COST_PLACES = 4
+#: Decimal places of percentages.
+PERCENT_PLACES = 1
 BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 BYTES_PER_UNIT = 1024
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
 
 
+class _Unset:
+    """Stands for a missing value on its way to a formatter: pandas would print ``None``,
+    ``NaN`` or ``<NA>`` itself instead of calling the formatter."""
+
+    def __repr__(self) -> str:
+        return MISSING_TEXT
+
+
+_UNSET = _Unset()
+
+
 def is_missing(value: Any) -> bool:
     """Whether ``value`` is None, NA, NaT or NaN."""
-    return value is None or value is pd.NA or value is pd.NaT or bool(pd.isna(value))
+    if value is None or value is pd.NA or value is pd.NaT or value is _UNSET:
+        return True
+    return bool(pd.isna(value))
 
 
 def usd(value: Any, places: int = TOTAL_PLACES) -> str:
@@ -51,6 +71,18 @@ def usd(value: Any, places: int = TOTAL_PLACES) -> str:
     if is_missing(value):
         return MISSING_TEXT
     return f"${Decimal(value):,.{places}f}"
+
+
+def usd_exact(value: Any) -> str:
+    """Dollars exactly, every digit kept, with thousands separators.
+
+    >>> usd_exact(Decimal("1457.3525251680")), usd_exact(Decimal("0E-10")), usd_exact(None)
+    ('$1,457.352525168', '$0', '–')
+    """
+    if is_missing(value):
+        return MISSING_TEXT
+    text = format(Decimal(value).normalize(), ",f")
+    return "$0" if text == "-0" else f"${text}"
 
 
 def plain(value: Any) -> str:
@@ -105,15 +137,25 @@ def duration(value: Any) -> str:
     return f"{sign}{hours}:{minutes:02d}:{seconds:02d}"
 
 
-def percent(value: Any, *, signed: bool = False) -> str:
+def percent(value: Any, *, signed: bool = False, places: int = PERCENT_PLACES) -> str:
     """A fraction as a percentage with one decimal: ``95.2%`` (``+15.0%`` when signed).
 
-    >>> percent(0.9523), percent(0.15, signed=True)
-    ('95.2%', '+15.0%')
+    >>> percent(0.9523), percent(0.15, signed=True), percent(0.10004, places=2)
+    ('95.2%', '+15.0%', '10.00%')
     """
     if is_missing(value):
         return MISSING_TEXT
-    return f"{float(value) * 100:+.1f}%" if signed else f"{float(value) * 100:.1f}%"
+    sign = "+" if signed else ""
+    return f"{float(value) * 100:{sign}.{places}f}%"
+
+
+def change(value: Any, *, places: int = PERCENT_PLACES) -> str:
+    """A relative change as a signed percentage, ``n/a`` when it has none.
+
+    >>> change(0.1), change(None), change(0.1004, places=2)
+    ('+10.0%', 'n/a', '+10.04%')
+    """
+    return NOT_APPLICABLE_TEXT if is_missing(value) else percent(value, signed=True, places=places)
 
 
 def timestamp(value: Any) -> str:
@@ -146,18 +188,30 @@ def _money4(value: Any) -> str:
     return usd(value, UNIT_COST_PLACES)
 
 
-def _signed(value: Any) -> str:
-    return percent(value, signed=True)
-
-
-#: How each column of the summary and regression tables is shown, by name.
+_COUNTS = ("runs", "previous_runs", "succeeded", "failed", "aborted", "results")
+_DURATIONS = ("duration", "median_duration", "p95_duration", "previous_median_duration")
+_UNIT_COSTS = (
+    "usage",
+    "usage_float",
+    "mean_cost",
+    "cost_per_1k_results",
+    "previous_cost_per_1k_results",
+)
+_TOTALS = (
+    "total_cost",
+    "failed_cost",
+    "aborted_cost",
+    "in_progress_cost",
+    "failed_or_aborted_cost",
+)
+#: How each column of the analysis tables (and a run frame's own) is shown, by name.
 SCREEN_FORMATS: dict[str, Any] = {
-    **dict.fromkeys(("runs", "previous_runs", "succeeded", "failed", "aborted", "results"), count),
-    **dict.fromkeys(("median_duration", "p95_duration", "previous_median_duration"), duration),
-    **dict.fromkeys(("mean_cost", "cost_per_1k_results", "previous_cost_per_1k_results"), _money4),
-    **dict.fromkeys(("duration_change", "cost_change"), _signed),
-    "success_rate": percent,
-    "total_cost": usd,
+    **dict.fromkeys(_COUNTS, count),
+    **dict.fromkeys(_DURATIONS, duration),
+    **dict.fromkeys(_UNIT_COSTS, _money4),
+    **dict.fromkeys(_TOTALS, usd),
+    **dict.fromkeys(("duration_change", "cost_change"), change),
+    **dict.fromkeys(("success_rate", "failed_or_aborted_share"), percent),
     "traffic": size,
 }
 
@@ -179,8 +233,18 @@ class ReadableFrame(pd.DataFrame):
     def _formats(self) -> dict[str, Any]:
         return {name: SCREEN_FORMATS[name] for name in self.columns if name in SCREEN_FORMATS}
 
+    def _with_unset(self) -> pd.DataFrame:
+        """A plain copy whose formatted columns hold :data:`_UNSET` for missing values."""
+        plain = pd.DataFrame(self)
+        for position, name in enumerate(self.columns):
+            if name in SCREEN_FORMATS:
+                column = plain.iloc[:, position]
+                if column.isna().any():
+                    plain.isetitem(position, column.astype(object).where(column.notna(), _UNSET))
+        return plain
+
     def __repr__(self) -> str:
-        return self.to_string(
+        return self._with_unset().to_string(
             formatters=self._formats(),
             justify="right",
             max_rows=pd.get_option("display.max_rows"),
@@ -190,7 +254,12 @@ class ReadableFrame(pd.DataFrame):
         )
 
     def _repr_html_(self) -> str:
-        return self.style.format(self._formats(), na_rep=MISSING_TEXT).to_html()
+        # Like a DataFrame, a long frame shows its first rows only (a Styler would show all).
+        most = pd.get_option("display.max_rows")
+        rows = pd.get_option("display.min_rows") if most is not None and len(self) > most else None
+        # Formatters show missing values their own way ("n/a" for a change); others show "–".
+        styled = self.style.format(na_rep=MISSING_TEXT).format(self._formats())
+        return styled.to_html(max_rows=rows, max_columns=pd.get_option("display.max_columns"))
 
     def to_csv(self, *args: Any, **kwargs: Any) -> Any:
         """``DataFrame.to_csv`` of :func:`csv_frame` of this frame."""

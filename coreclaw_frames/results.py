@@ -6,6 +6,9 @@ Nested objects become dotted columns (``author.name``). Each column gets the nar
 that holds all its values: ``Int64``, ``Float64``, ``boolean``, Arrow strings, Arrow lists.
 A column whose values share no type (say ints and strings) stays ``object``, values untouched.
 
+CoreClaw adds an internal id to each row of some workers, ``__coreclaw_data_id__``; it says
+nothing about the scraped data and is left out unless asked for (``data_id=True``).
+
 ``run_slug`` and ``fetch_error`` always describe the run and its fetch. A scraped key with
 one of those names keeps its values under the name with ``scraped.`` in front
 (``scraped.run_slug``), and again while that name is taken too
@@ -37,6 +40,8 @@ KEY_COLUMN = "run_slug"
 ERROR_COLUMN = "fetch_error"
 #: Put in front of a scraped key named like one of the frame's own columns.
 SCRAPED_PREFIX = "scraped."
+#: CoreClaw's internal row id: a column only when asked for.
+DATA_ID_KEY = "__coreclaw_data_id__"
 #: Arrow types that have a pandas nullable counterpart.
 _NULLABLE_DTYPES = {
     pa.int64(): pd.Int64Dtype(),
@@ -54,6 +59,7 @@ def fetch_results(
     client: Client | None = None,
     errors: ErrorsMode = "raise",
     progress: bool | None = None,
+    data_id: bool = False,
 ) -> pd.DataFrame:
     """Every scraped row of every run in ``run_slugs``, as one DataFrame.
 
@@ -62,6 +68,7 @@ def fetch_results(
     ``fetch_error``, and with ``errors="raise"`` (default) the batch ends in
     :class:`BatchFetchError` carrying the complete frame. Scraped keys named ``run_slug`` or
     ``fetch_error`` become ``scraped.run_slug`` and ``scraped.fetch_error`` (see module docs).
+    CoreClaw's internal ``__coreclaw_data_id__`` is a column only with ``data_id=True``.
 
     Example
     -------
@@ -73,12 +80,16 @@ def fetch_results(
     show = check_progress(progress)
     with client_or_default(client) as active:
         outcomes = run_batch(active, unique, _fetch_run_results, progress=show, desc="runs")
-    frame = results_frame([(slug, outcomes[slug]) for slug in unique])
+    frame = results_frame([(slug, outcomes[slug]) for slug in unique], data_id=data_id)
     return finish(frame, errors, key=KEY_COLUMN, what="runs' results")
 
 
-def results_frame(runs: Iterable[tuple[str, tuple[Headers, Rows] | str]]) -> pd.DataFrame:
+def results_frame(
+    runs: Iterable[tuple[str, tuple[Headers, Rows] | str]], *, data_id: bool = False
+) -> pd.DataFrame:
     """One frame from ``(run_slug, (headers, rows) or error text)`` pairs; see module docs.
+
+    ``__coreclaw_data_id__`` is dropped from the rows unless ``data_id`` is true.
 
     >>> results_frame([("01KSFDS8XWTJME33C08XMCR6B9", (["title"], [{"title": "A", "n": 1}]))])
                          run_slug title  n fetch_error
@@ -98,7 +109,10 @@ def results_frame(runs: Iterable[tuple[str, tuple[Headers, Rows] | str]]) -> pd.
         declared.update(dict.fromkeys(headers))
         for row in scraped:
             slugs.append(slug)
-            rows.append(_flatten(row))
+            flat = _flatten(row)
+            if not data_id:
+                flat.pop(DATA_ID_KEY, None)
+            rows.append(flat)
             errors.append(None)
     seen: dict[str, None] = {}
     for row in rows:

@@ -245,14 +245,16 @@ def test_list_since(env, sandbox, client, tmp_path, options):
     assert ccf.read_parquet(out)["slug"].tolist() == expected["slug"].tolist()
 
 
-def test_results(env, slugs, client, tmp_path):
+@pytest.mark.parametrize("data_id", [False, True])
+def test_results(env, slugs, client, tmp_path, data_id):
     source = write_lines(tmp_path / "slugs.txt", slugs)
     out = tmp_path / "rows.parquet"
-    assert main(["results", str(source), "-o", str(out)]) == 0
-    expected = ccf.fetch_results(slugs, client=client)
+    assert main(["results", str(source), "-o", str(out), *(["--data-id"] * data_id)]) == 0
+    expected = ccf.fetch_results(slugs, client=client, data_id=data_id)
     rows = ccf.read_parquet(out)
     assert len(rows) == len(expected) > 0
     assert rows["run_slug"].tolist() == expected["run_slug"].tolist()
+    assert ("__coreclaw_data_id__" in rows.columns) == data_id
 
 
 def test_report_on_a_file_written_by_fetch(env, slugs, tmp_path, capsys):

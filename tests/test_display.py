@@ -8,10 +8,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
 from coreclaw_frames import display
+from coreclaw_frames.analysis import summary, version_regressions
 from coreclaw_frames.display import ReadableFrame, csv_frame
 from coreclaw_frames.sandbox import build_account, run_frame
-from coreclaw_frames.summary import summary, version_regressions
 
 EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
@@ -96,8 +97,62 @@ def test_derived_tables_stay_readable(table):
 
 
 def test_regressions_are_readable_too():
-    regressions = version_regressions(run_frame(build_account(seed=0, runs=3000)))
+    regressions = version_regressions(run_frame(build_account(seed=0, runs=3000)), min_runs=5)
     assert isinstance(regressions, ReadableFrame)
     assert not regressions.empty
     with pd.option_context("display.width", 400, "display.max_columns", 50):
         assert re.search(r"[+-]\d+\.\d%", repr(regressions.head()))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Decimal("1457.3525251680"), "$1,457.352525168"),
+        (Decimal("1234567.0000000001"), "$1,234,567.0000000001"),
+        (Decimal("0E-10"), "$0"),
+        (Decimal("1E+3"), "$1,000"),
+        (None, "–"),
+    ],
+)
+def test_usd_exact_keeps_every_digit_with_separators(value, text):
+    assert display.usd_exact(value) == text
+
+
+def test_change_says_n_a_without_a_baseline():
+    assert display.change(0.1) == "+10.0%"
+    assert display.change(-0.05) == "-5.0%"
+    assert display.change(pd.NA) == display.change(None) == "n/a"
+
+
+def test_missing_values_show_as_their_formatter_says():
+    frame = ReadableFrame(
+        {
+            "cost_change": pd.array([0.25, None], dtype="Float64"),
+            "total_cost": pd.array([Decimal("1.5"), None], pd.ArrowDtype(pa.decimal128(38, 10))),
+            "note": ["a", None],
+        }
+    )
+    printed = repr(frame)
+    assert "+25.0%" in printed and "n/a" in printed and "$1.50" in printed
+    assert "<NA>" not in printed.split("note")[0]  # formatted columns never print <NA>
+    html = frame._repr_html_()
+    assert "n/a" in html and "–" in html
+    assert frame["total_cost"].isna().sum() == 1  # the values themselves are untouched
+
+
+def test_a_run_frame_reads_well():
+    runs = run_frame(build_account(seed=0, runs=200))
+    finished = runs[runs["status"] == "succeeded"].head()
+    with pd.option_context("display.width", 400, "display.max_columns", 50):
+        printed = repr(finished.coreclaw.readable())
+    assert not EXPONENT.search(printed)
+    assert re.search(r"\$\d+\.\d{4}", printed)  # costs in dollars
+    assert re.search(r"\b\d+:\d\d:\d\d\b", printed)  # durations as h:mm:ss
+    assert "NaT" not in printed
+
+
+def test_a_long_frame_shows_only_its_first_rows_in_jupyter():
+    runs = run_frame(build_account(seed=0, runs=500)).coreclaw.readable()
+    with pd.option_context("display.max_rows", 60, "display.min_rows", 10):
+        html = runs._repr_html_()
+    assert html.count("<tr>") < 20

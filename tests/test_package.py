@@ -1,6 +1,8 @@
 """The public surface: ``__all__`` matches reality, and the README's tables match the code."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +14,32 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
 def test_all_lists_exactly_the_public_names():
-    public = {name for name in vars(ccf) if not name.startswith("_") or name == "__version__"}
+    # dir() includes the names imported on first use (the plots and the report).
+    public = {name for name in dir(ccf) if not name.startswith("_") or name == "__version__"}
     modules = {name for name in public if type(getattr(ccf, name)).__name__ == "module"}
     assert set(ccf.__all__) == public - modules
     assert len(ccf.__all__) == len(set(ccf.__all__))
+    assert ccf.__all__ == sorted(ccf.__all__, key=lambda n: (not n.isupper(), n))
+
+
+def test_importing_the_package_does_not_import_matplotlib():
+    code = (
+        "import sys, coreclaw_frames as ccf\n"
+        "assert 'matplotlib' not in sys.modules, 'imported by the package'\n"
+        "ccf.plot_cost\n"
+        "assert 'matplotlib' in sys.modules\n"
+        "from coreclaw_frames import cost_report\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_an_unknown_name_is_still_an_attribute_error():
+    try:
+        ccf.plot_everything  # noqa: B018
+    except AttributeError as exc:
+        assert "plot_everything" in str(exc)
+    else:
+        raise AssertionError("ccf.plot_everything exists")
 
 
 def test_readme_run_frame_table_matches_the_schema():

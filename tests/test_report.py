@@ -1,10 +1,12 @@
-"""The HTML cost report: content, exact totals, escaping, offline, edge cases."""
+"""The HTML cost report: its sections and figures, escaping, offline, layout, edge cases."""
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 import re
+import struct
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,22 +17,42 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import PIL.Image
 import pytest
+from figure_layout import assert_layout
+from markupsafe import escape
 from matplotlib.figure import Figure
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+import coreclaw_frames.report.charts as report_charts
 from coreclaw_frames import report as report_module
+from coreclaw_frames.analysis import final_mask
 from coreclaw_frames.api.v1 import V1
 from coreclaw_frames.parquet import to_parquet
-from coreclaw_frames.plots import MAX_TICK_LABEL_CHARS
 from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.report import cost_report
+from coreclaw_frames.report.charts import CSS_PX_PER_INCH, PIXEL_RATIO
 from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import STRING_DTYPE, USAGE_DTYPE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-IMAGE_RE = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+NOW = "2026-03-16"  # the sandbox account's clock
+SECTIONS = (
+    "Headline totals",
+    "Monthly totals",
+    "Cost by worker",
+    "Cost by worker and version",
+    "Failed and aborted runs by worker",
+    "Charts",
+    "Version regressions",
+)
+#: Charts in the report; each is embedded twice (wide, and narrow for phones).
+CHARTS = 4
+IMAGE_RE = re.compile(
+    r'(?:src|srcset)="data:image/png;base64,([A-Za-z0-9+/=]+)" '
+    r'width="(\d+)" height="(\d+)"'
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +62,27 @@ def runs() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def report(runs: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = cost_report(runs, tmp_path_factory.mktemp("report") / "nested" / "dir" / "r.html")
+    path = cost_report(runs, tmp_path_factory.mktemp("report") / "r.html", now=NOW)
     return path.read_text(encoding="utf-8")
+
+
+def section(text: str, heading: str) -> str:
+    """The HTML of the section whose heading is ``heading``, up to the next section."""
+    return text.split(f"<h2>{heading}</h2>", 1)[1].split("</section>", 1)[0]
+
+
+def cells(fragment: str) -> list[str]:
+    """The text of every table cell of ``fragment``, unescaped."""
+    return [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", fragment)]
+
+
+def rows(fragment: str) -> list[list[str]]:
+    body = fragment.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [cells(row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.DOTALL)]
+
+
+def exact(values: Any) -> Decimal:
+    return sum((v for v in values if not pd.isna(v)), Decimal(0))
 
 
 def test_returns_the_path_and_creates_parents(runs: pd.DataFrame, tmp_path: Path) -> None:
@@ -51,55 +92,201 @@ def test_returns_the_path_and_creates_parents(runs: pd.DataFrame, tmp_path: Path
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_report_has_every_worker_and_the_exact_grand_total(runs: pd.DataFrame, report: str) -> None:
-    for worker in runs["scraper_title"].dropna().unique():
-        assert html.escape(worker) in report
-    total = sum(runs["usage"].dropna(), Decimal(0))
-    assert f"${total:,.2f}" in report  # $2,350.22
-    assert f"exactly ${total.normalize():f}" in report  # every digit, no float on the way
-    assert f">{len(runs):,}<" in report  # total runs
-    assert f">{int(runs['results'].sum()):,}<" in report
-    assert f"{int(runs['traffic'].sum()):,} B" in report
+def test_sections_come_in_the_order_a_finance_reader_wants(report: str) -> None:
+    positions = [report.index(f"<h2>{heading}</h2>") for heading in SECTIONS]
+    assert positions == sorted(positions)
+
+
+def test_headline_totals_show_the_exact_total_as_money(runs: pd.DataFrame, report: str) -> None:
+    totals = section(report, "Headline totals")
+    total = exact(runs["usage"])
+    assert f"${total:,.2f}" in totals  # $2,350.22
+    assert f"exactly ${total.normalize():,f}" in totals  # every digit, thousands separated
+    wasted = exact(runs.loc[runs["status"].isin(["failed", "aborting", "aborted"]), "usage"])
+    assert f"${wasted:,.2f}" in totals
+    assert f"{float(wasted / total):.1%} of the cost" in totals
+    going = exact(runs.loc[~final_mask(runs), "usage"])
+    assert f"${going:,.2f}" in totals
+    assert f">{len(runs):,}<" in totals
+    assert f">{int(runs['results'].sum()):,}<" in totals
+    assert f"{int(runs['traffic'].sum()):,} B" in totals
+
+
+def test_monthly_totals_are_exact_and_mark_the_month_not_over(
+    runs: pd.DataFrame, report: str
+) -> None:
+    monthly = section(report, "Monthly totals")
+    table = rows(monthly)
+    started = runs[runs["started_at"].notna()]
+    months = started["started_at"].dt.tz_localize(None).dt.to_period("M")
+    assert [row[0] for row in table] == [
+        *(str(m) for m in sorted(months.unique())[:-1]),
+        "2026-03 (so far)",
+    ]
+    assert monthly.count('class="incomplete"') == 1
+    for row in table:
+        here = started[months == pd.Period(row[0].split()[0], "M")]
+        lost = exact(here.loc[here["status"].isin(["failed", "aborting", "aborted"]), "usage"])
+        assert row[1] == f"${exact(here['usage']):,.2f}"
+        assert row[2] == f"{len(here):,}"
+        assert row[3] == f"${lost:,.2f}"
+        assert row[4] == f"${exact(here.loc[~final_mask(here), 'usage']):,.2f}"
+    footer = cells(monthly.split("<tfoot>", 1)[1])
+    assert footer[:3] == ["All months", f"${exact(started['usage']):,.2f}", f"{len(started):,}"]
+
+
+def test_cost_by_worker_puts_the_cost_next_to_the_name(runs: pd.DataFrame, report: str) -> None:
+    table = rows(section(report, "Cost by worker"))
+    costs = runs.groupby("scraper_title")["usage"].agg(exact)
+    assert [row[0] for row in table] == list(costs.sort_values(ascending=False).index)
+    for row in table:
+        assert row[1] == f"${costs[row[0]]:,.2f}"
+
+
+def test_two_workers_v1_0_0_stay_apart(report: str) -> None:
+    fragment = section(report, "Cost by worker and version")
+    workers_with_v100 = [
+        worker
+        for worker, versions in re.findall(
+            r'rowspan="\d+">([^<]+)</td>(.*?)(?=rowspan=|</tbody>)', fragment, flags=re.DOTALL
+        )
+        if ">v1.0.0<" in versions
+    ]
+    assert sorted(workers_with_v100) == [
+        "Job Board Listings",
+        "Review Aggregator",
+        "Social Profile Scraper",
+    ]
+    news = fragment.split("News Collection 20260305</td>", 1)[1].split("rowspan=", 1)[0]
+    assert news.index(">v1.0.9<") < news.index(">v1.0.10<")
+
+
+def test_failed_and_aborted_spend_by_worker(runs: pd.DataFrame, report: str) -> None:
+    fragment = section(report, "Failed and aborted runs by worker")
+    wasted = runs[runs["status"].isin(["failed", "aborting", "aborted"])]
+    by_worker = wasted.groupby("scraper_title")["usage"].agg(exact)
+    for row in rows(fragment):
+        assert row[1] == f"${by_worker[row[0]]:,.2f}"
+    footer = cells(fragment.split("<tfoot>", 1)[1])
+    assert footer[1] == f"${exact(wasted['usage']):,.2f}"
+
+
+def test_regressions_state_the_rule(report: str) -> None:
+    fragment = " ".join(section(report, "Version regressions").split())
+    assert "more than 10% above" in fragment
+    assert "at least 20 of them" in fragment
+    assert "n/a" in fragment
+
+
+def test_report_lists_a_regression_and_never_a_sparse_one(tmp_path: Path) -> None:
+    base = {"status": "succeeded", "scraper_title": "Alpha", "scraper_slug": "alpha"}
+    base |= {"results": 1000, "usage": "1.00", "traffic": 0, "started_at": T0}
+    records = [
+        {**base, "slug": f"a{i}", "version": "v1.0.9", "finished_at": T0 + 100, "duration": 100}
+        for i in range(20)
+    ] + [
+        {**base, "slug": f"b{i}", "version": "v1.0.10", "finished_at": T0 + 150, "duration": 150}
+        for i in range(20)
+    ]
+    sparse = [
+        {**base, "slug": f"c{i}", "version": "v1.1.0", "usage": "900", "duration": 9000}
+        | {"finished_at": T0 + 9000}
+        for i in range(2)
+    ]
+    text = cost_report(records_to_frame(records + sparse), tmp_path / "r.html")
+    fragment = section(text.read_text(encoding="utf-8"), "Version regressions")
+    assert "v1.0.9 → v1.0.10" in fragment
+    assert '<td class="num flag">+50.0%</td>' in fragment
+    assert "v1.1.0" not in fragment.split("<table>", 1)[1]
+
+
+def test_a_flagged_change_never_reads_as_exactly_the_threshold(tmp_path: Path) -> None:
+    base = {"status": "succeeded", "scraper_title": "Alpha", "scraper_slug": "alpha"}
+    base |= {"results": 1000, "traffic": 0, "started_at": T0, "finished_at": T0 + 60}
+    records = [
+        {**base, "slug": f"{v}-{i}", "version": v, "usage": usage, "duration": 60}
+        for v, usage in (("v1", "1.00"), ("v2", "1.1004"))
+        for i in range(20)
+    ]
+    text = cost_report(records_to_frame(records), tmp_path / "r.html").read_text("utf-8")
+    fragment = section(text, "Version regressions")
+    assert '<td class="num flag">+10.04%</td>' in fragment  # not "+10.0%", which is not flagged
 
 
 def test_report_is_offline_and_self_contained(report: str) -> None:
     assert "http://" not in report and "https://" not in report
-    assert "<script" not in report and "<link" not in report and "@import" not in report
+    assert not re.search(r"(?:src|href|srcset)=\"(?!data:)", report)
+    assert "<script" not in report and "<link" not in report
+    assert "@import" not in report and "url(" not in report
     images = IMAGE_RE.findall(report)
-    assert len(images) == 3
-    assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in images)
+    assert len(images) == 2 * CHARTS
+    assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data, _, _ in images)
 
 
-def test_report_sections(runs: pd.DataFrame, report: str) -> None:
-    for heading in ("By worker", "Version regressions", "By version", "Charts"):
-        assert f"<h2>{heading}</h2>" in report
-    assert "more than 10% above" in report  # the regression threshold is stated
-    first = runs["started_at"].min().strftime("%Y-%m-%d %H:%M")
-    last = max(runs["started_at"].max(), runs["finished_at"].max()).strftime("%Y-%m-%d %H:%M")
-    assert f"Runs started {first} to {last} UTC" in report
-    # Version tables list v1.0.9 before v1.0.10 within a worker.
-    news = report.split("<h3>News Collection 20260305</h3>")[1].split("</table>")[0]
-    assert news.index(">v1.0.9<") < news.index(">v1.0.10<")
+def png_size(data: str) -> tuple[int, int]:
+    width, height = struct.unpack(">II", base64.b64decode(data)[16:24])
+    return width, height
 
 
-def test_report_lists_the_regressions(tmp_path: Path) -> None:
-    base = {
-        "status": "succeeded",
-        "scraper_title": "Alpha",
-        "scraper_slug": "alpha",
-        "results": 1000,
-        "usage": "1.00",
-        "traffic": 0,
-        "started_at": T0,
-    }
-    rows = [
-        {**base, "slug": "a", "version": "v1.0.9", "finished_at": T0 + 100, "duration": 100},
-        {**base, "slug": "b", "version": "v1.0.10", "finished_at": T0 + 150, "duration": 150},
-    ]
-    text = cost_report(records_to_frame(rows), tmp_path / "r.html").read_text(encoding="utf-8")
-    section = text.split("<h2>Version regressions</h2>")[1].split("<h2>")[0]
-    assert ">v1.0.9<" in section and ">v1.0.10<" in section
-    assert '<span class="flag">+50.0%</span>' in section
+def test_images_hold_twice_the_pixels_they_show(report: str) -> None:
+    for data, width, height in IMAGE_RE.findall(report):
+        assert png_size(data) == (PIXEL_RATIO * int(width), PIXEL_RATIO * int(height))
+        image = PIL.Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+        assert image.getpixel((0, 0)) == (255, 255, 255)  # white as the page, not a shade off
+    narrow = re.findall(r'<source media="\(max-width: (\d+)px\)"[^>]*width="(\d+)"', report)
+    assert len(narrow) == CHARTS
+    assert all(int(width) <= int(screen) - 16 for screen, width in narrow)  # phone-wide
+
+
+def test_css_keeps_numbers_on_one_line_and_tables_in_their_box(report: str) -> None:
+    css = report.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert re.search(r"\.num \{[^}]*white-space: nowrap", css)
+    assert re.search(r"\.scroll \{[^}]*overflow-x: auto", css)
+    assert re.search(r"\.sticky \{[^}]*position: sticky", css)
+    assert re.search(r"figure img \{[^}]*width: 100%", css)
+    assert re.search(r"@media \(max-width: \d+px\)", css)
+    assert report.count('<div class="scroll">') == report.count("<table>")
+    for heading in ("Monthly totals", "Cost by worker", "Cost by worker and version"):
+        headers = re.findall(r"<th[^>]*>([^<]*)</th>", section(report, heading))
+        assert "Cost" in headers[:3]  # in view on a phone without scrolling sideways
+
+
+def figures_of(
+    frame: pd.DataFrame, path: Path, monkeypatch: pytest.MonkeyPatch, now: str = NOW
+) -> list[Figure]:
+    """The figures ``cost_report`` draws, wide and narrow in turn."""
+    charts: list[Figure] = []
+
+    class RecordedFigure(Figure):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            charts.append(self)
+
+    monkeypatch.setattr(report_charts, "Figure", RecordedFigure)
+    cost_report(frame, path, now=now)
+    return charts
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_chart_text_is_clipped_or_overlaps(
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = run_frame(build_account(seed=seed, runs=3000))
+    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)
+    assert len(charts) == 2 * CHARTS
+    for chart in charts:
+        assert_layout(chart, dpi=CSS_PX_PER_INCH * PIXEL_RATIO)
+
+
+def test_in_progress_cost_is_marked_in_the_time_chart(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    charts = figures_of(runs, tmp_path / "r.html", monkeypatch, now="2026-03-15 12:00")
+    over_time = charts[2].axes[0]
+    assert any(p.get_hatch() for p in over_time.patches)
+    legend = over_time.get_legend()
+    assert legend is not None
+    assert {"not final yet", "this week so far"} <= {t.get_text() for t in legend.get_texts()}
 
 
 def test_data_strings_are_escaped(runs: pd.DataFrame, tmp_path: Path) -> None:
@@ -110,7 +297,14 @@ def test_data_strings_are_escaped(runs: pd.DataFrame, tmp_path: Path) -> None:
     )
     text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<script>" not in text and "<b>Co</b>" not in text and "<i>v1</i>" not in text
-    assert html.escape(nasty) in text and "&lt;i&gt;v1&lt;/i&gt;" in text
+    assert str(escape(nasty)) in text and "&lt;i&gt;v1&lt;/i&gt;" in text
+
+
+def test_the_template_is_package_data() -> None:
+    from importlib import resources
+
+    template = resources.files("coreclaw_frames.report").joinpath(report_module.TEMPLATE)
+    assert "{% macro table" in template.read_text(encoding="utf-8")
 
 
 def test_fetch_failures_are_counted(runs: pd.DataFrame, tmp_path: Path) -> None:
@@ -123,19 +317,17 @@ def test_fetch_failures_are_counted(runs: pd.DataFrame, tmp_path: Path) -> None:
 
 def test_report_from_a_parquet_file(runs: pd.DataFrame, tmp_path: Path) -> None:
     source = to_parquet(runs.head(60), tmp_path / "runs.parquet")
-    from_file = cost_report(source, tmp_path / "from_file.html").read_text(encoding="utf-8")
-    from_frame = cost_report(runs.head(60), tmp_path / "from_frame.html").read_text("utf-8")
-    total = sum(runs.head(60)["usage"].dropna(), Decimal(0))
-    assert f"exactly ${total.normalize():f}" in from_file
-
-    def stable(text: str) -> str:  # without the charts and the generation time
-        return re.sub(r"Generated [^<]*", "", IMAGE_RE.sub("", text))
-
-    assert stable(from_file) == stable(from_frame)
+    from_file = cost_report(source, tmp_path / "from_file.html", now=NOW).read_text("utf-8")
+    from_frame = cost_report(runs.head(60), tmp_path / "from_frame.html", now=NOW).read_text(
+        "utf-8"
+    )
+    total = exact(runs.head(60)["usage"])
+    assert f"exactly ${total.normalize():,f}" in from_file
+    assert from_file == from_frame
 
 
 def test_accessor_writes_the_report(runs: pd.DataFrame, tmp_path: Path) -> None:
-    path = runs.head(40).coreclaw.cost_report(tmp_path / "acc.html")
+    path = runs.head(40).coreclaw.cost_report(tmp_path / "acc.html", now=NOW)
     assert path.exists() and "CoreClaw cost report" in path.read_text(encoding="utf-8")
 
 
@@ -145,18 +337,26 @@ def test_report_leaves_pyplot_alone(runs: pd.DataFrame, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "path", "error", "message"),
+    ("data", "path", "options", "error", "message"),
     [
-        ([{"slug": "x"}], "out.html", TypeError, "must be a pandas DataFrame"),
-        (pd.DataFrame({"slug": ["x"]}), "out.html", ValueError, "missing the required"),
-        (None, 42, TypeError, "path must be"),
+        ([{"slug": "x"}], "out.html", {}, TypeError, "must be a pandas DataFrame"),
+        (pd.DataFrame({"slug": ["x"]}), "out.html", {}, ValueError, "missing the required"),
+        (None, 42, {}, TypeError, "path must be"),
+        (None, "out.html", {"now": "tomorrow-ish"}, ValueError, "now must be"),
     ],
 )
 def test_bad_input(
-    runs: pd.DataFrame, tmp_path: Path, data: Any, path: Any, error: type, message: str
+    runs: pd.DataFrame,
+    tmp_path: Path,
+    data: Any,
+    path: Any,
+    options: dict[str, Any],
+    error: type,
+    message: str,
 ) -> None:
+    target = path if not isinstance(path, str) else tmp_path / path
     with pytest.raises(error, match=message):
-        cost_report(runs if data is None else data, path)
+        cost_report(runs if data is None else data, target, **options)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -178,23 +378,26 @@ def edge_frames() -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("name", ["empty", "all-failed", "single", "na-costs", "300-groups"])
-def test_edge_cases_render(name: str, tmp_path: Path) -> None:
+def test_edge_cases_render(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frame = edge_frames()[name]
-    text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")
-    assert len(IMAGE_RE.findall(text)) == 3
+    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)
+    text = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert len(IMAGE_RE.findall(text)) == 2 * CHARTS
+    for chart in charts:
+        assert_layout(chart, dpi=CSS_PX_PER_INCH * PIXEL_RATIO)
     if name in ("empty", "all-failed"):
-        assert "No runs." in text and "no started runs" in text
+        assert "No runs." in text and "No started runs" in text
         assert "$0.00" in text
     if name == "all-failed":
         assert "10 row(s) whose fetch failed" in text
     if name == "single":
-        assert text.count("<h3>Solo</h3>") == 1
+        assert text.count(">Solo</td>") == 3  # by worker, by version, failed spend
     if name == "na-costs":
         assert "20 run(s) have no known cost" in text
     if name == "300-groups":
         titles = set(frame["scraper_title"].dropna())
         assert len(titles) == 300
-        assert all(f"<td>{title}</td>" in text for title in titles)
+        assert all(f">{title}</td>" in text for title in titles)
 
 
 def test_dollar_signs_in_titles_are_drawn_literally(
@@ -204,22 +407,9 @@ def test_dollar_signs_in_titles_are_drawn_literally(
     frame = runs.head(200).assign(
         scraper_title=pd.Series([titles[i % 4] for i in range(200)], dtype=STRING_DTYPE)
     )
-    charts: list[Figure] = []
-
-    class RecordedFigure(Figure):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            charts.append(self)
-
-    monkeypatch.setattr(report_module, "Figure", RecordedFigure)
-    text = cost_report(frame, tmp_path / "r.html").read_text(encoding="utf-8")  # drew them all
-    assert all(html.escape(title) in text for title in titles)
-    shown = [
-        t if len(t) <= MAX_TICK_LABEL_CHARS else t[: MAX_TICK_LABEL_CHARS - 1] + "…" for t in titles
-    ]
-    cost, over_time, duration = (chart.axes[0] for chart in charts)
-    for axes in (cost, duration):
-        assert sorted(t.get_text() for t in axes.get_xticklabels()) == sorted(shown)
-    legend = over_time.get_legend()
-    assert legend is not None
-    assert sorted(t.get_text() for t in legend.get_texts()) == sorted(titles)
+    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)  # drew them all: no mathtext
+    text = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert all(str(escape(title)) in text for title in titles)
+    cost = charts[0].axes[0]
+    drawn = [t.get_text() for t in cost.get_yticklabels()]
+    assert "Price $ tracker" in drawn and "Deals $^$ today" in drawn

@@ -39,7 +39,8 @@ def pick_runs(account, per_worker=4):
 def test_rows_of_many_runs_arrive_complete_and_flattened(sandbox):
     runs = pick_runs(sandbox.account)
     with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
-        df = ccf.fetch_results([r["slug"] for r in runs], client=client, progress=False)
+        slugs = [r["slug"] for r in runs]
+        df = ccf.fetch_results(slugs, client=client, progress=False, data_id=True)
     assert df.columns[0] == "run_slug" and df.columns[-1] == "fetch_error"
     assert df["fetch_error"].isna().all()
     for run in runs:
@@ -228,3 +229,16 @@ def test_scraped_keys_named_like_frame_columns_over_http(monkeypatch):
     assert df.groupby("run_slug").size().to_dict() == {r["slug"]: r["results"] for r in runs}
     assert (df["scraped.run_slug"] == UNKNOWN).all()
     assert (df["scraped.fetch_error"] == "scraped, not failed").all()
+
+
+def test_coreclaw_data_id_is_a_column_only_when_asked_for(sandbox):
+    runs = pick_runs(sandbox.account, per_worker=1)
+    slugs = [r["slug"] for r in runs]
+    assert any("__coreclaw_data_id__" in sandbox.account.results(s, 1, 1)[2][0] for s in slugs)
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        rows = ccf.fetch_results(slugs, client=client, progress=False)
+        with_id = ccf.fetch_results(slugs, client=client, progress=False, data_id=True)
+    assert "__coreclaw_data_id__" not in rows.columns
+    assert "__coreclaw_data_id__" in with_id.columns
+    pd.testing.assert_frame_equal(rows, with_id.drop(columns="__coreclaw_data_id__"))
+    assert with_id["__coreclaw_data_id__"].notna().any()

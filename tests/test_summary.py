@@ -1,4 +1,4 @@
-"""Summary statistics, group ordering, version keys and version regressions."""
+"""Per-group statistics and their groups: ``summary``, ``failure_costs``, ``group_order``."""
 
 from __future__ import annotations
 
@@ -8,31 +8,38 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
-from coreclaw_frames.records import records_to_frame
-from coreclaw_frames.sandbox import build_account, run_frame
-from coreclaw_frames.summary import (
+from coreclaw_frames.analysis import (
+    FAILURE_COLUMNS,
     MISSING_LABEL,
     MONEY_DTYPE,
     SUMMARY_COLUMNS,
+    failure_costs,
+    final_mask,
     group_order,
     summary,
     version_key,
-    version_regressions,
 )
+from coreclaw_frames.api import is_final
+from coreclaw_frames.records import records_to_frame
+from coreclaw_frames.sandbox import build_account, run_frame
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-SUCCEEDED, RUNNING, FAILED, ABORTED = "succeeded", "running", "failed", "aborted"
+SUCCEEDED, RUNNING, FAILED, ABORTING, ABORTED = (
+    "succeeded",
+    "running",
+    "failed",
+    "aborting",
+    "aborted",
+)
 
 
-def run(title: str, version: str, status: int, usage: str | None, **fields: Any) -> dict[str, Any]:
-    """A raw run record; ``duration`` (seconds) makes it finished."""
+def run(title: str, version: str, status: str, usage: str | None, **fields: Any) -> dict[str, Any]:
+    """A canonical run record; ``duration`` (seconds) makes it finished."""
     duration = fields.pop("duration", None)
     record: dict[str, Any] = {
-        "slug": f"RUN{len(title)}{version}{status}{usage}{duration}",
+        "slug": f"RUN{title}{version}{status}{usage}{duration}{len(fields)}",
         "status": status,
         "scraper_title": title,
         "scraper_slug": f"SLUG-{title}",
@@ -64,6 +71,23 @@ def hand() -> pd.DataFrame:
     )
 
 
+@pytest.fixture(scope="module")
+def sandbox_frame() -> pd.DataFrame:
+    return run_frame(build_account(seed=0, runs=3000), api_version="v1")
+
+
+def shared_versions() -> pd.DataFrame:
+    """Two workers that both have a v1.0.0, with different costs."""
+    return records_to_frame(
+        [
+            run("Jobs", "v1.0.0", SUCCEEDED, "5", duration=10, results=10),
+            run("Jobs", "v0.9.0", SUCCEEDED, "1", duration=10, results=10),
+            run("Social", "v1.0.0", SUCCEEDED, "2", duration=20, results=10),
+            run("Social", "v1.0.0", FAILED, "1", duration=20, results=0),
+        ]
+    )
+
+
 def test_both_api_versions_give_the_same_summary() -> None:
     account = build_account(seed=4, runs=2000)
     v1, v2 = (summary(run_frame(account, api_version=v)) for v in ("v1", "v2"))
@@ -71,11 +95,6 @@ def test_both_api_versions_give_the_same_summary() -> None:
     assert v1["aborted"].sum() == sum(
         r["status"] == 5 and r["finished_at"] > 0 for r in account.runs
     )
-
-
-@pytest.fixture(scope="module")
-def sandbox_frame() -> pd.DataFrame:
-    return run_frame(build_account(seed=0, runs=3000), api_version="v1")
 
 
 def test_summary_matches_hand_computed_numbers(hand: pd.DataFrame) -> None:
@@ -109,22 +128,39 @@ def test_summary_money_stays_exact_decimal(hand: pd.DataFrame) -> None:
     assert table["median_duration"].dtype == "timedelta64[s]"
 
 
-def test_summary_orders_versions_as_versions_and_statuses_by_lifecycle(
-    hand: pd.DataFrame,
-) -> None:
-    assert list(summary(hand, by="version").index) == ["v1.0.9", "v1.0.10"]
+def test_summary_orders_statuses_by_lifecycle(hand: pd.DataFrame) -> None:
     statuses = list(summary(hand, by="status").index)
     assert statuses == ["running", "succeeded", "failed", "aborted"]
 
 
-def test_summary_by_worker_and_version(sandbox_frame: pd.DataFrame) -> None:
-    table = summary(sandbox_frame, by=["scraper_title", "version"])
+def test_a_version_belongs_to_its_worker() -> None:
+    frame = shared_versions()
+    table = summary(frame, by="version")
+    assert table.index.names == ["scraper_title", "version"]
+    # Jobs costs $6, Social $3: Jobs first, each worker's versions in version order.
+    assert list(table.index) == [("Jobs", "v0.9.0"), ("Jobs", "v1.0.0"), ("Social", "v1.0.0")]
+    assert table.loc[("Jobs", "v1.0.0"), "total_cost"] == Decimal(5)
+    assert table.loc[("Social", "v1.0.0"), "runs"] == 2
+    pd.testing.assert_frame_equal(table, summary(frame, by=["scraper_title", "version"]))
+    origin = summary(frame, by=["origin", "version"])
+    assert origin.index.names == ["origin", "scraper_title", "version"]
+    assert group_order(frame, "version") == [
+        "Jobs · v0.9.0",
+        "Jobs · v1.0.0",
+        "Social · v1.0.0",
+    ]
+
+
+def test_summary_by_worker_and_version_on_the_sandbox(sandbox_frame: pd.DataFrame) -> None:
+    table = summary(sandbox_frame, by="version")
     workers = list(dict.fromkeys(table.index.get_level_values(0)))
     assert workers == list(summary(sandbox_frame).index)
     for worker in workers:
         versions = list(table.loc[worker].index)
         assert versions == sorted(versions, key=version_key)
     assert table["runs"].sum() == len(sandbox_frame)
+    # Three sandbox workers have a v1.0.0: three rows.
+    assert sum(version == "v1.0.0" for _, version in table.index) == 3
 
 
 def test_summary_total_cost_equals_exact_python_sum(sandbox_frame: pd.DataFrame) -> None:
@@ -185,6 +221,8 @@ def test_summary_rejects_bad_input(hand: pd.DataFrame) -> None:
         summary(bad_data)
     with pytest.raises(ValueError, match=r"by='worker'.*scraper_title"):
         summary(hand, by="worker")
+    with pytest.raises(ValueError, match="at least one column"):
+        summary(hand, by=[])
     with pytest.raises(ValueError, match="'usage'"):
         summary(hand.drop(columns="usage"))
     with pytest.raises(TypeError, match="float64"):
@@ -197,88 +235,7 @@ def test_summary_accepts_python_decimals(hand: pd.DataFrame) -> None:
 
 
 def test_accessor_summary(hand: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(hand.coreclaw.summary(by="version"), summary(hand, "version"))
-
-
-# --- version_key ------------------------------------------------------------------------------
-
-
-def test_version_key_orders_versions() -> None:
-    shuffled: list[str | None] = [
-        "latest",
-        "v1.0.10",
-        "1.2",
-        "v1.0.9",
-        "v1.0.10-rc.1",
-        "v2.0.0",
-        "v0.10.0",
-    ]
-    shuffled += ["v1.0.10.dev3", "v1.0.10a1", "v1.0.10-beta", "v1.0.10.post1", None, "main"]
-    assert sorted(shuffled, key=version_key) == [
-        "v0.10.0",
-        "v1.0.9",
-        "v1.0.10.dev3",
-        "v1.0.10a1",
-        "v1.0.10-beta",
-        "v1.0.10-rc.1",
-        "v1.0.10",
-        "v1.0.10.post1",
-        "1.2",
-        "v2.0.0",
-        "latest",
-        "main",
-        None,
-    ]
-    assert version_key("1.2") < version_key("1.2.0")  # equal versions, tie broken by text
-    assert version_key("v1.2")[:4] == version_key("1.2.0")[:4]
-
-
-@given(st.lists(st.one_of(st.text(), st.none(), st.integers(), st.floats())))
-def test_version_key_never_crashes(values: list[object]) -> None:
-    ordered = sorted(values, key=version_key)
-    assert sorted(ordered, key=version_key) == ordered
-
-
-def test_version_key_handles_huge_numbers() -> None:
-    huge = "9" * 5000  # beyond int()'s digit limit
-    assert sorted([huge, "10"], key=version_key) == ["10", huge]
-
-
-# --- version_regressions ----------------------------------------------------------------------
-
-
-def test_version_regressions_on_hand_built_frame() -> None:
-    rows = [
-        # v1.0.9: median 100 s, $1.00 per 1,000 results.
-        run("Alpha", "v1.0.9", SUCCEEDED, "1.00", results=1000, duration=100),
-        # v1.0.10 (after v1.0.9, not before): median 115 s (+15%), cost per result equal.
-        run("Alpha", "v1.0.10", SUCCEEDED, "1.00", results=1000, duration=115),
-        # v1.1.0: median 120 s (+4.3%), $1.10 per 1,000 (+10%, not more): no regression.
-        run("Alpha", "v1.1.0", SUCCEEDED, "1.10", results=1000, duration=120),
-        # v1.2.0: cost per 1,000 $1.2100000001 (+10.000000009%): a cost regression, exactly.
-        run("Alpha", "v1.2.0", SUCCEEDED, "1.2100000001", results=1000, duration=120),
-        # Another worker is compared only with itself.
-        run("Beta", "v0.1", SUCCEEDED, "5.00", results=1000, duration=10),
-        run("Beta", "v0.2", SUCCEEDED, "1.00", results=1000, duration=10),
-    ]
-    found = version_regressions(records_to_frame(rows))
-    pairs = list(zip(found["previous_version"], found["version"], strict=True))
-    assert pairs == [("v1.0.9", "v1.0.10"), ("v1.1.0", "v1.2.0")]
-    assert list(found["scraper_title"]) == ["Alpha", "Alpha"]
-    assert list(found["duration_regressed"]) == [True, False]
-    assert list(found["cost_regressed"]) == [False, True]
-    assert found.loc[0, "duration_change"] == pytest.approx(0.15)
-    assert found.loc[1, "cost_per_1k_results"] == Decimal("1.2100000001")
-    # A stricter threshold drops the +10.000000009% cost rise and keeps the +15% duration.
-    strict = version_regressions(records_to_frame(rows), threshold=0.12)
-    assert list(strict["version"]) == ["v1.0.10"]
-
-
-def test_version_regressions_edge_cases() -> None:
-    empty = version_regressions(records_to_frame([]))
-    assert empty.empty and "cost_regressed" in empty.columns
-    with pytest.raises(ValueError, match="threshold"):
-        version_regressions(records_to_frame([]), threshold=-0.1)
+    pd.testing.assert_frame_equal(hand.coreclaw.summary(by="status"), summary(hand, "status"))
 
 
 def test_money_columns_are_arrow_decimals() -> None:
@@ -286,3 +243,63 @@ def test_money_columns_are_arrow_decimals() -> None:
     table = summary(records_to_frame(rows))
     assert pa.types.is_decimal(table["cost_per_1k_results"].dtype.pyarrow_dtype)
     assert table.loc["A", "cost_per_1k_results"] == Decimal(1000)
+
+
+# --- finality ---------------------------------------------------------------------------------
+
+
+def test_final_mask_agrees_with_is_final_record_by_record() -> None:
+    records = [
+        run("A", "v1", SUCCEEDED, "1", duration=5),
+        run("A", "v1", FAILED, "1", duration=5),
+        run("A", "v1", ABORTED, "1", duration=5),
+        run("A", "v1", ABORTING, "1", duration=5),  # an abort that has ended
+        run("A", "v1", ABORTING, "1"),  # still being aborted
+        run("A", "v1", RUNNING, "1"),
+        run("A", "v1", "ready", "0", started_at=0),
+        run("A", "v1", "paused", "1"),  # a status no API version documents
+    ]
+    mask = final_mask(records_to_frame(records))
+    assert list(mask) == [is_final(r) for r in records]
+    assert list(mask) == [True, True, True, True, False, False, False, False]
+
+
+# --- failure_costs ----------------------------------------------------------------------------
+
+
+def test_failure_costs_by_hand() -> None:
+    frame = records_to_frame(
+        [
+            run("Alpha", "v1", SUCCEEDED, "3.00", duration=5),
+            run("Alpha", "v1", FAILED, "0.50", duration=5),
+            run("Alpha", "v1", ABORTING, "0.25"),  # being aborted: aborted spend
+            run("Alpha", "v1", ABORTED, "0.0000000001", duration=5),
+            run("Beta", "v1", SUCCEEDED, "1", duration=5),
+            run("Gamma", "v1", SUCCEEDED, "0", duration=5),
+        ]
+    )
+    table = failure_costs(frame)
+    assert tuple(table.columns) == FAILURE_COLUMNS
+    assert list(table.index) == ["Alpha", "Beta", "Gamma"]
+    alpha = table.loc["Alpha"]
+    assert (alpha["runs"], alpha["failed"], alpha["aborted"]) == (4, 1, 2)
+    assert alpha["failed_cost"] == Decimal("0.50")
+    assert alpha["aborted_cost"] == Decimal("0.2500000001")
+    assert alpha["failed_or_aborted_cost"] == Decimal("0.7500000001")
+    assert alpha["total_cost"] == Decimal("3.7500000001")
+    assert alpha["failed_or_aborted_share"] == pytest.approx(0.75 / 3.75)
+    assert table.loc["Beta", "failed_or_aborted_cost"] == Decimal(0)
+    assert pd.isna(table.loc["Gamma", "failed_or_aborted_share"])  # nothing spent at all
+    for column in ("failed_cost", "aborted_cost", "failed_or_aborted_cost", "total_cost"):
+        assert table[column].dtype == MONEY_DTYPE
+
+
+def test_failure_costs_are_exact_sums_on_the_sandbox(sandbox_frame: pd.DataFrame) -> None:
+    table = sandbox_frame.coreclaw.failure_costs()
+    wasted = sandbox_frame["status"].isin(["failed", "aborting", "aborted"])
+    assert sum(table["failed_or_aborted_cost"], Decimal(0)) == sum(
+        sandbox_frame.loc[wasted, "usage"].dropna(), Decimal(0)
+    )
+    assert list(table.index) == list(summary(sandbox_frame).index)
+    by_version = failure_costs(sandbox_frame, by="version")
+    assert by_version.index.names == ["scraper_title", "version"]

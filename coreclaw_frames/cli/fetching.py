@@ -113,7 +113,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
     slugs = read_slugs(args.slugs, args.column)
     output = check_output(args.output, merge=args.merge)
     with api_client(args) as client, _library_errors():
-        rows = ccf.fetch_results(slugs, client=client, errors="coerce")
+        rows = ccf.fetch_results(slugs, client=client, errors="coerce", data_id=args.data_id)
     return _written(rows, output, key=RESULTS_KEY, total=len(slugs))
 
 
@@ -245,6 +245,11 @@ def register(commands: Any) -> None:
         "worker's columns.",
     )
     _add_slugs(results)
+    results.add_argument(
+        "--data-id",
+        action="store_true",
+        help="keep CoreClaw's internal row id, __coreclaw_data_id__ (left out by default)",
+    )
     results.set_defaults(handler=_cmd_results)
 
     sync = commands.add_parser(

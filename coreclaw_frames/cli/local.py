@@ -19,8 +19,8 @@ from coreclaw_frames.cli.common import (
     add_api_version,
     make_client,
 )
-from coreclaw_frames.display import plain, usd
-from coreclaw_frames.sandbox import DEFAULT_RUNS, SandboxServer, serve
+from coreclaw_frames.display import usd, usd_exact
+from coreclaw_frames.sandbox import DEFAULT_RUNS, SandboxServer, build_account, serve
 
 __all__ = ["DEFAULT_SANDBOX_PORT", "register"]
 
@@ -41,6 +41,7 @@ DEMO_TABLE_COLUMNS = [
     "total_cost",
     "cost_per_1k_results",
 ]
+DEMO_MONTH_COLUMNS = ["runs", "total_cost", "failed_cost", "aborted_cost", "in_progress_cost"]
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -75,8 +76,10 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the embedded sandbox: list, fetch, Parquet, cost table, report."""
-    with serve(seed=args.seed, runs=args.runs) as srv:
+    """The main job on the embedded sandbox: list, fetch, Parquet, cost tables, report."""
+    # The account's history ends now, so the current month in the report is really current.
+    account = build_account(seed=args.seed, runs=args.runs, now=int(time.time()))
+    with serve(account=account) as srv:
         print(f"Sandbox serving {args.runs} runs at {srv.url}", flush=True)
         # The synthetic account's history covers the half year before its clock.
         since = pd.Timestamp(srv.account.now, unit="s") - pd.DateOffset(months=DEMO_MONTHS)
@@ -93,9 +96,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     parquet = ccf.to_parquet(runs, data_dir / DEMO_PARQUET)
     costs = runs.coreclaw.summary()[DEMO_TABLE_COLUMNS]
+    months = runs.coreclaw.period_totals()[DEMO_MONTH_COLUMNS]
     total = runs["usage"].sum()
-    print(f"\nCost per worker ({len(runs):,} runs, {usd(total)} in all; exactly ${plain(total)}):")
     with pd.option_context("display.width", DEMO_WIDTH, "display.max_columns", None):
+        print(
+            f"\nCost per month (the last one is not over; {usd(total)} in all, exactly "
+            f"{usd_exact(total)}):"
+        )
+        print(months)
+        print(f"\nCost per worker ({len(runs):,} runs):")
         print(costs)
     report = ccf.cost_report(runs, args.report)
     print(f"\nRuns:   {parquet}\nReport: {report}")

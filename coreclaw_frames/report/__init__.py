@@ -1,0 +1,207 @@
+"""A self-contained HTML cost report of a run frame, for the people who pay the bills.
+
+The report is one file that anyone can open offline, attach to an email or archive: the CSS is
+inline, the charts are embedded as base64 PNG, and nothing refers to a network resource. The
+HTML comes from a Jinja2 template (``report.html.jinja`` in this package) that escapes
+everything by default, so any text from the data shows as written. Money is computed exactly
+and shown rounded to cents (unit costs to a hundredth of a cent); the grand total is also
+shown exactly.
+
+Modules: ``tables`` (what each table shows, as text) and ``charts`` (the charts as images).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from coreclaw_frames.analysis.frame import (
+    VERSION_COLUMN,
+    WORKER_COLUMN,
+    check_frame,
+    check_now,
+    final_mask,
+    split_fetch_failures,
+)
+from coreclaw_frames.analysis.money import total, usage_array
+from coreclaw_frames.analysis.periods import period_totals
+from coreclaw_frames.analysis.regressions import MIN_RUNS, REGRESSION_THRESHOLD, version_regressions
+from coreclaw_frames.analysis.stats import SUMMARY_INPUT_COLUMNS, failure_costs, summary
+from coreclaw_frames.display import count, plain, size, timestamp, usd, usd_exact
+from coreclaw_frames.report.charts import NARROW_SCREEN_PX, draw_charts
+from coreclaw_frames.report.tables import (
+    failure_table,
+    monthly_table,
+    regression_table,
+    share,
+    version_table,
+    worker_table,
+)
+
+__all__ = ["REPORT_COLUMNS", "cost_report"]
+
+#: Columns the report reads.
+REPORT_COLUMNS = (
+    WORKER_COLUMN,
+    VERSION_COLUMN,
+    "started_at",
+    "finished_at",
+    *SUMMARY_INPUT_COLUMNS,
+)
+TEMPLATE = "report.html.jinja"
+PERCENT = 100
+
+
+@dataclass(frozen=True)
+class Card:
+    """A headline figure: what it is, its value, and a line of detail."""
+
+    label: str
+    value: str
+    detail: Sequence[str] = ()
+    wide: bool = False
+
+
+def _period(runs: pd.DataFrame) -> tuple[str, str] | None:
+    """The first start and the last start or end of the runs, None without started runs."""
+    starts = runs["started_at"].dropna()
+    if starts.empty:
+        return None
+    ends = runs["finished_at"].dropna()
+    last = max(starts.max(), ends.max()) if len(ends) else starts.max()
+    return timestamp(starts.min()), timestamp(last)
+
+
+def _cards(runs: pd.DataFrame, usage: Any, by_worker: pd.DataFrame) -> list[Card]:
+    status = runs["status"]
+    final = final_mask(runs)
+    grand_total = total(usage)
+    lost = total(
+        usage, status.isin(["failed", "aborting", "aborted"]).to_numpy(bool, na_value=False)
+    )
+    moving = total(usage, ~final)
+    outcomes = summary(runs, by="status")["runs"]
+    breakdown = [f"{count(n)} {name}" for name, n in outcomes.items() if n]
+    return [
+        Card("Total cost", usd(grand_total), [f"exactly {usd_exact(grand_total)}"], wide=True),
+        Card("Failed & aborted", usd(lost), [f"{share(lost, grand_total)} of the cost"]),
+        Card("Not final yet", usd(moving), [f"{count(int((~final).sum()))} runs still going"]),
+        Card("Runs", count(len(runs)), breakdown, wide=True),
+        Card("Results", count(runs["results"].sum())),
+        Card("Traffic", size(runs["traffic"].sum()), [f"{count(runs['traffic'].sum())} B"]),
+        Card("Workers", count(len(by_worker))),
+    ]
+
+
+def _notes(usage: Any, fetch_failed: int, not_started: int) -> list[str]:
+    notes = []
+    if fetch_failed:
+        notes.append(
+            f"{fetch_failed:,} row(s) whose fetch failed are left out: they carry no run data."
+        )
+    unknown = usage.null_count
+    if unknown:
+        notes.append(f"{unknown:,} run(s) have no known cost and count as $0.")
+    if not_started:
+        notes.append(
+            f"{not_started:,} run(s) have not started yet: they belong to no month, so the "
+            "monthly totals and the cost over time leave them out (the total cost has them)."
+        )
+    return notes
+
+
+@cache
+def _template() -> jinja2.Template:
+    source = resources.files(__name__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    environment = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.from_string(source)
+
+
+def cost_report(
+    data: pd.DataFrame | str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    now: object = None,
+) -> Path:
+    """Write a self-contained HTML cost report of ``data`` to ``path``.
+
+    Sections: the headline totals (the exact total cost, the spend on failed and aborted
+    runs, the cost of runs not final yet, runs, results, traffic), monthly totals (the
+    current month marked as not over), cost by worker, by worker and version, failed and
+    aborted spend by worker, the charts, and version regressions (see
+    :func:`~coreclaw_frames.analysis.version_regressions`). Rows whose fetch failed are
+    left out and counted. It needs no network to view: CSS inline, charts as base64 PNG.
+
+    Parameters
+    ----------
+    data
+        A run frame, or the path of a Parquet file or dataset written by ``to_parquet``.
+    path
+        Where to write the HTML; parent directories are created, a file is overwritten.
+    now
+        The report's clock (a time, naive is UTC, or unix seconds; default the current
+        time): the period containing it is marked as not over.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Examples
+    --------
+    >>> cost_report(df, "reports/costs.html")  # doctest: +SKIP
+    PosixPath('reports/costs.html')
+    >>> cost_report("runs.parquet", "reports/costs.html")  # doctest: +SKIP
+    PosixPath('reports/costs.html')
+    """
+    caller = "cost_report"
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{caller}: path must be a str or os.PathLike, got {type(path).__name__}")
+    clock = check_now(now, caller)
+    if isinstance(data, str | os.PathLike):
+        from coreclaw_frames.parquet import read_parquet
+
+        data = read_parquet(data)
+    frame = check_frame(data, REPORT_COLUMNS, caller)
+    runs, fetch_failed = split_fetch_failures(frame)
+    usage = usage_array(runs["usage"], caller)
+    by_worker = summary(runs, by=WORKER_COLUMN)
+    by_version = summary(runs, by=VERSION_COLUMN)
+    months = period_totals(runs, "M", now=clock)
+    regressions = version_regressions(runs)
+    grand_total = total(usage)
+
+    html = _template().render(
+        period=_period(runs),
+        generated=timestamp(clock),
+        notes=_notes(usage, fetch_failed, months.attrs["not_started"]),
+        cards=_cards(runs, usage, by_worker),
+        monthly=monthly_table(months),
+        workers=worker_table(by_worker, grand_total),
+        versions=version_table(by_version),
+        failures=failure_table(failure_costs(runs, by=WORKER_COLUMN)),
+        charts=draw_charts(runs, clock, len(by_worker), len(by_version)),
+        regressions=regression_table(regressions, REGRESSION_THRESHOLD),
+        threshold=f"{plain(REGRESSION_THRESHOLD * PERCENT)}%",
+        min_runs=MIN_RUNS,
+        compared=regressions.attrs["compared"],
+        too_few_runs=regressions.attrs["too_few_runs"],
+        narrow_screen=NARROW_SCREEN_PX,
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    return target
