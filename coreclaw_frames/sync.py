@@ -131,8 +131,10 @@ def sync_runs(
     kept), ``requests`` sent, and ``listed_since`` (UTC). With ``progress`` (default: when
     interactive) a line says the same on stderr.
 
-    Raises ``ValueError`` before any request for a first sync without ``since``, or a path
-    last synced from another API or account.
+    Raises before any request: ``TypeError``/``ValueError`` for bad arguments, a first sync
+    without ``since`` or a path last synced from another API or account;
+    ``ParquetFormatError`` for a path holding something a merge would refuse (another kind
+    of frame, other columns, another partitioning).
 
     Example
     -------
@@ -232,7 +234,7 @@ def _windows_to_list(
     stored: pd.DataFrame, pending: pd.DataFrame, client: Client
 ) -> list[tuple[int, int]]:
     """Time windows worth listing again: those whose pages cost fewer requests than fetching
-    their pending runs one by one. None on an API that cannot list a window (v1)."""
+    their pending runs one by one; none on an API that cannot list a window (v1)."""
     started = pending["started_at"].dropna()
     if started.empty:
         return []
