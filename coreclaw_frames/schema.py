@@ -12,7 +12,7 @@ histograms). It is derived from ``usage`` and never the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "run_arrow_schema",
     "status_dtype",
     "table_to_frame",
+    "with_common_status",
 ]
 
 #: Bumped whenever a column's name, type or meaning changes; stored in Parquet metadata
@@ -160,6 +161,22 @@ def status_dtype(extra: Iterable[str] = ()) -> pd.CategoricalDtype:
     """
     unknown = sorted(set(extra) - set(STATUS_LABELS))
     return STATUS_DTYPE if not unknown else pd.CategoricalDtype([*STATUS_LABELS, *unknown], True)
+
+
+def with_common_status(frames: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
+    """``frames`` with one status dtype, their categories united: a status no version
+    documents may be in one and not another, and ``pd.concat`` would then make the column
+    plain strings. Frames are returned as they are unless every one has a status column.
+
+    >>> a = pd.DataFrame({"status": pd.Series(["ready"], dtype=status_dtype())})
+    >>> b = pd.DataFrame({"status": pd.Series(["paused"], dtype=status_dtype(["paused"]))})
+    >>> pd.concat(with_common_status([a, b]))["status"].dtype == status_dtype(["paused"])
+    True
+    """
+    if not all("status" in f.columns and is_status_dtype(f["status"].dtype) for f in frames):
+        return list(frames)
+    dtype = status_dtype({str(c) for f in frames for c in f["status"].cat.categories})
+    return [f.assign(status=f["status"].astype(dtype)) for f in frames]
 
 
 def is_status_dtype(dtype: Any) -> bool:

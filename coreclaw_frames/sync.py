@@ -39,7 +39,7 @@ from coreclaw_frames.parquet import check_write, read_parquet, to_parquet
 from coreclaw_frames.parquet.arguments import as_path, holds_data
 from coreclaw_frames.parquet.files import recover
 from coreclaw_frames.runs import fetch_runs, list_runs
-from coreclaw_frames.schema import FINAL_STATUSES, RUN_DTYPES, empty_run_frame, status_dtype
+from coreclaw_frames.schema import FINAL_STATUSES, RUN_DTYPES, empty_run_frame, with_common_status
 
 __all__ = ["SYNC_MARGIN", "SyncState", "previous_sync", "sync_runs"]
 
@@ -299,10 +299,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [frame for frame in frames if len(frame)]
     if not frames:
         return empty_run_frame()
-    labels = {str(c) for frame in frames for c in frame["status"].cat.categories}
-    dtype = status_dtype(labels)
-    frames = [frame.assign(status=frame["status"].astype(dtype)) for frame in frames]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(with_common_status(frames), ignore_index=True)
 
 
 def _check_run_columns(partition_cols: Any) -> None:

@@ -353,6 +353,20 @@ def test_merge_on_a_tie_keeps_the_frame_being_written(records: list[dict], tmp_p
     assert len(merged) == 3 and merged.loc[0, "results"] == 99
 
 
+@pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"]])
+def test_merge_keeps_a_status_no_version_documents(
+    records: list[dict], tmp_path: Path, partition_cols
+):
+    stored = records_to_frame(records[:3], fetched_at=FETCHED)
+    path = to_parquet(stored, tmp_path / "runs", partition_cols=partition_cols)
+    paused = records_to_frame([{**records[0], "status": "paused"}], fetched_at=LATER)
+    assert list(paused["status"].cat.categories)[-1] == "paused"
+    to_parquet(paused, path, mode="merge")  # the stored files know no "paused"
+    merged = read_parquet(path).set_index("slug")
+    assert merged.loc[records[0]["slug"], "status"] == "paused"
+    assert merged["status"].dtype == paused["status"].dtype and len(merged) == 3
+
+
 def failed_fetch(
     slugs: list[str], *, at: pd.Timestamp, reason: str = "HTTP 503 after 6 attempts"
 ) -> pd.DataFrame:

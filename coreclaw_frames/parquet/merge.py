@@ -20,6 +20,7 @@ from coreclaw_frames.parquet.layout import (
     Layout,
     quote,
 )
+from coreclaw_frames.schema import with_common_status
 
 
 def check_mergeable(existing: Layout, new: Layout, path: Path) -> None:
@@ -92,6 +93,7 @@ def good_keys(results: pd.DataFrame) -> pd.Series:
 
 def concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     """``pd.concat`` of two frames, columns of either side kept, without losing NA-free dtypes."""
+    first, second = with_common_status([first, second])
     first, second = nullable_where_missing(first, second), nullable_where_missing(second, first)
     names = list(first.columns) + [n for n in second.columns if n not in first.columns]
     second = second[[n for n in names if n in second.columns]]
