@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coreclaw_frames.analysis.frame import final_mask
 from coreclaw_frames.api import Client
 from coreclaw_frames.batch import check_progress, check_time, client_or_default
 from coreclaw_frames.parquet import check_write, read_parquet, to_parquet
 from coreclaw_frames.parquet.arguments import as_path, holds_data
 from coreclaw_frames.parquet.files import recover
 from coreclaw_frames.runs import fetch_runs, list_runs
-from coreclaw_frames.schema import FINAL_STATUSES, RUN_DTYPES, empty_run_frame, with_common_status
+from coreclaw_frames.schema import RUN_DTYPES, empty_run_frame, with_common_status
 
 __all__ = ["SYNC_MARGIN", "SyncState", "previous_sync", "sync_runs"]
 
@@ -262,12 +263,9 @@ def _seconds(times: pd.Series) -> np.ndarray:
     return times.dt.as_unit("s").astype("int64").to_numpy()
 
 
-def _final(frame: pd.DataFrame) -> pd.Series:
+def _final(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose run is final (as ``api.is_final`` decides) and whose fetch did not fail."""
-    status = frame["status"].astype(object)
-    ended_abort = (status == "aborting") & frame["finished_at"].notna()
-    final = status.isin(list(FINAL_STATUSES)) | ended_abort
-    return final.fillna(False).astype(bool) & frame["fetch_error"].isna()
+    return final_mask(frame) & frame["fetch_error"].isna().to_numpy()
 
 
 def _compare(
