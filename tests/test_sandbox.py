@@ -1007,6 +1007,7 @@ def test_every_contract_example_is_loaded():
         "run_list_v2",
         "run_result_v1",
         "run_result_v2",
+        "run_result_export_v2",
     }
     shared = Path("/work/shared/contract")
     if shared.is_dir():  # the copies stay byte-exact
