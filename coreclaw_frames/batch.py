@@ -27,6 +27,7 @@ from coreclaw_frames.errors import (
     ConnectionFailedError,
     CoreClawError,
     describe,
+    quoted,
 )
 
 __all__ = [
@@ -87,7 +88,7 @@ such as '01KSFDS8XWTJME33C08XMCR6B9'): 'run-1' at position 2
     if not_strings:
         raise TypeError(
             f"{name} must all be strings; {_count(not_strings, 'is', 'are')} not: "
-            + _quote(f"{v!r} ({type(v).__name__}) at position {i}" for i, v in not_strings)
+            + _quote(f"{quoted(v)} ({type(v).__name__}) at position {i}" for i, v in not_strings)
         )
     normalized = [v.strip().upper() for v in values]
     invalid = [
@@ -101,7 +102,8 @@ such as '01KSFDS8XWTJME33C08XMCR6B9'): 'run-1' at position 2
             f"{len(invalid)} of {len(values)} {name} {verb}"
             f" (expected a 26-character Crockford base32 ULID such as {SLUG_EXAMPLE!r}): "
             + _quote(
-                f"{v!r} at position {i}{' (empty)' if not v.strip() else ''}" for i, v in invalid
+                f"{quoted(v)} at position {i}{' (empty)' if not v.strip() else ''}"
+                for i, v in invalid
             )
         )
     return list(dict.fromkeys(normalized))

@@ -42,6 +42,8 @@ BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 BYTES_PER_UNIT = 1024
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
+#: How the Styler escapes text from the data in HTML.
+HTML = "html"
 
 
 class _Unset:
@@ -167,7 +169,8 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` ready for ``to_csv``: exact decimals as plain text, durations as ``h:mm:ss``.
 
     Everything else is left for pandas to write; ``pd.read_csv`` reads the costs back exactly
-    with ``converters={"usage": decimal.Decimal}``.
+    with ``converters={"usage": lambda text: decimal.Decimal(text) if text else None}`` (a run
+    without a cost has an empty cell).
 
     >>> df = pd.DataFrame({"usage": pd.array([Decimal("0E-10")], pd.ArrowDtype(
     ...     pa.decimal128(18, 10)))})
@@ -258,7 +261,15 @@ class ReadableFrame(pd.DataFrame):
         most = pd.get_option("display.max_rows")
         rows = pd.get_option("display.min_rows") if most is not None and len(self) > most else None
         # Formatters show missing values their own way ("n/a" for a change); others show "–".
-        styled = self.style.format(na_rep=MISSING_TEXT).format(self._formats())
+        # Text from the data (worker titles, in cells, labels and names) is escaped, as plain
+        # pandas does: a title such as "<img onerror=...>" shows as written and never runs.
+        styled = self.style.format(na_rep=MISSING_TEXT, escape=HTML).format(
+            self._formats(), escape=HTML
+        )
+        for axis in (0, 1):
+            styled = styled.format_index(escape=HTML, axis=axis).format_index_names(
+                escape=HTML, axis=axis
+            )
         return styled.to_html(max_rows=rows, max_columns=pd.get_option("display.max_columns"))
 
     def to_csv(self, *args: Any, **kwargs: Any) -> Any:

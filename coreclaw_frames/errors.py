@@ -20,13 +20,16 @@ One root, so ``except ccf.CoreClawError`` catches everything we raise::
 
 Which API code becomes which error is decided by each wire version (``coreclaw_frames.api.v1``
 and ``.v2``); third-party exceptions (``requests``) are translated in one place, the
-transport, with ``raise ... from exc``. No message ever contains the API key. Every error
-pickles with its data (for Dask or joblib workers). ``transient`` says whether a request that
-failed so is worth sending again.
+transport, with ``raise ... from exc``. No message ever contains the API key (the transport
+takes it out of every answer before anything reads it), and text from outside (a server's
+message or request id, a value read from a file) is quoted at most :data:`MAX_QUOTED_CHARS`
+characters long (:func:`brief`, :func:`quoted`). Every error pickles with its data (for Dask
+or joblib workers). ``transient`` says whether a request that failed so is worth sending again.
 """
 
 from __future__ import annotations
 
+import reprlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,8 +50,41 @@ __all__ = [
     "RetriesExhaustedError",
     "ServerError",
     "TransportError",
+    "brief",
     "describe",
+    "quoted",
 ]
+
+#: The most characters of a text from outside (a server's message or request id, a value read
+#: from a file) that an error message or a ``fetch_error`` cell quotes: a hostile or broken
+#: server cannot make every failed row megabytes long.
+MAX_QUOTED_CHARS = 200
+
+
+def brief(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was.
+
+    >>> brief("req-1"), brief("x" * 5000, 8)
+    ('req-1', 'xxxxxxxx… (5,000 characters)')
+    """
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``repr(value)`` at most about ``limit`` characters long; a long string is cut before
+    its repr is built.
+
+    >>> quoted("run-1"), quoted("y" * 10**6, 4), quoted(["a" * 300], 30)
+    ("'run-1'", "'yyyy'… (1,000,000 characters)", "['aaaaa...aaaaa']")
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    shorter = reprlib.Repr()
+    shorter.maxlevel, shorter.maxlist, shorter.maxdict = 2, 4, 4
+    shorter.maxstring = shorter.maxother = limit // 2
+    return brief(shorter.repr(value), limit)
 
 
 class CoreClawError(Exception):
@@ -124,9 +160,10 @@ class APIError(CoreClawError):
         http_status: int = 200,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        # The server's own texts: quoted briefly, whatever their length.
+        super().__init__(brief(message), code=code)
         self.http_status = http_status
-        self.request_id = request_id
+        self.request_id = None if request_id is None else brief(request_id)
 
     def __str__(self) -> str:
         return self.reason

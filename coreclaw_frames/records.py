@@ -6,7 +6,9 @@ an Arrow decimal, never through float), then into a DataFrame: exact, and faster
 ``pd.DataFrame(records)``.
 
 The rules for values (:func:`clean_record`): times are unix seconds from 2000 to 2200, ``0``
-meaning "not yet"; the same range in milliseconds is read as milliseconds. Anything else out of
+meaning "not yet"; the same range in milliseconds is read as milliseconds (:func:`time_seconds`,
+which ``account_info`` applies too). A run reports under 2**40 results and under 1 PiB (2**50
+bytes) of traffic, so that totals over any frame stay exact in Int64. Anything else out of
 range, a value of the wrong type, a cost that is not a plain decimal or does not fit
 ``usage``'s type, and a record without what makes it a run (:data:`REQUIRED_FIELDS`) leave
 their cell NA and say so in the row's ``fetch_error``. The common case, all clean, is checked
@@ -16,7 +18,6 @@ vectorised; only a table with a problem is built again record by record.
 from __future__ import annotations
 
 import re
-import reprlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreclaw_frames.errors import quoted
 from coreclaw_frames.schema import (
     API_TIME_ARROW_TYPE,
     DURATION_ARROW_TYPE,
@@ -41,6 +43,7 @@ __all__ = [
     "clean_record",
     "records_to_frame",
     "records_to_table",
+    "time_seconds",
 ]
 
 #: Run times are unix seconds from 2000-01-01 to 2200-01-01 (0 means "not yet"). Larger values
@@ -51,13 +54,18 @@ LATEST_TIME = 7_258_118_400
 MS_PER_SECOND = 1000
 #: The longest a run may report to have taken (seconds): a year.
 LONGEST_DURATION = 366 * 86_400
-#: ``[low, high)`` of each number a record holds; 0 is always accepted.
+#: The most results one run may report: 2**40, about a trillion.
+MOST_RESULTS = 2**40
+#: The most traffic one run may report, in bytes: 2**50, one PiB.
+MOST_TRAFFIC = 2**50
+#: ``[low, high)`` of each number a record holds; 0 is always accepted. The bounds on counts
+#: keep every total of a frame exact in Int64 (2**63 B is 8,192 PiB).
 PLAUSIBLE_RANGES: dict[str, tuple[int, int]] = {
     "started_at": (EARLIEST_TIME, LATEST_TIME),
     "finished_at": (EARLIEST_TIME, LATEST_TIME),
     "duration": (0, LONGEST_DURATION),
-    "results": (0, 2**63 - 1),
-    "traffic": (0, 2**63 - 1),
+    "results": (0, MOST_RESULTS),
+    "traffic": (0, MOST_TRAFFIC),
 }
 #: Fields a fetched run record must hold (what run, which worker, in what state, when);
 #: without one the row is flagged. The others may be missing or null: NA (an unknown cost,
@@ -146,6 +154,19 @@ def clean_record(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         previous = record.get("fetch_error")
         cleaned["fetch_error"] = f"{previous}; {reason}" if isinstance(previous, str) else reason
     return cleaned, problems
+
+
+def time_seconds(value: int) -> int | None:
+    """Unix seconds of a time the API sent, by the rules for run times: seconds from 2000 to
+    2200, the same range in milliseconds read as milliseconds, 0 meaning none (kept as 0);
+    ``None`` for anything else.
+
+    >>> time_seconds(1773305309), time_seconds(1773305309123), time_seconds(0), time_seconds(-5)
+    (1773305309, 1773305309, 0, None)
+    """
+    seconds = value // MS_PER_SECOND if _in_ms(value) else value
+    low, high = PLAUSIBLE_RANGES["started_at"]
+    return seconds if seconds == 0 or low <= seconds < high else None
 
 
 # --- building the table ----------------------------------------------------------------------
@@ -262,10 +283,7 @@ def _valid_usage(value: Any) -> bool:
 
 
 def _brief(value: Any) -> str:
-    brief = reprlib.Repr()
-    brief.maxlevel, brief.maxlist, brief.maxdict, brief.maxstring = 2, 4, 4, 40
-    text = brief.repr(value)
-    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 3] + "..."
+    return quoted(value, BRIEF_CHARS)
 
 
 def _in_ms(value: Any) -> bool:

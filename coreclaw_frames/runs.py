@@ -32,8 +32,8 @@ from coreclaw_frames.batch import (
     validate_slugs,
 )
 from coreclaw_frames.cache import open_cache
-from coreclaw_frames.errors import CoreClawError, TransportError
-from coreclaw_frames.records import records_to_frame
+from coreclaw_frames.errors import CoreClawError, TransportError, quoted
+from coreclaw_frames.records import records_to_frame, time_seconds
 
 __all__ = ["AccountInfo", "account_info", "fetch_runs", "list_runs"]
 
@@ -166,13 +166,17 @@ class AccountInfo:
     """The account's balance (USD, exact) and what the API version tells about it.
 
     ``balance_expiration_at`` comes from API v2, ``traffic`` (bytes used) and
-    ``traffic_expiration_at`` from v1; a field the version lacks is ``None``/``NaT``.
+    ``traffic_expiration_at`` from v1; a field the version lacks is ``None``/``NaT``. Times
+    follow the rules for run times (unix seconds from 2000 to 2200, the same range in
+    milliseconds read as such, 0 for none): one that breaks them is ``NaT`` and
+    ``fetch_error`` names it, as in a run frame's row; ``None`` when all is well.
     """
 
     balance: Decimal
     balance_expiration_at: pd.Timestamp
     traffic: int | None
     traffic_expiration_at: pd.Timestamp
+    fetch_error: str | None = None
 
 
 def account_info(*, client: Client | None = None) -> AccountInfo:
@@ -198,12 +202,21 @@ def account_info(*, client: Client | None = None) -> AccountInfo:
         )
         or all(value is None for value in times.values())
     ):
-        raise TransportError(f"malformed answer to account info: {fields!r}")
+        raise TransportError(f"malformed answer to account info: {quoted(fields)}")
+    seconds = {
+        name: None if value is None else time_seconds(value) for name, value in times.items()
+    }
+    problems = [
+        f"{name}={quoted(times[name])} out of range"
+        for name, value in seconds.items()
+        if value is None and times[name] is not None
+    ]
     return AccountInfo(
         balance=amount,
-        balance_expiration_at=_timestamp(times["balance_expiration_at"]),
+        balance_expiration_at=_timestamp(seconds["balance_expiration_at"]),
         traffic=fields["traffic"],
-        traffic_expiration_at=_timestamp(times["traffic_expiration_at"]),
+        traffic_expiration_at=_timestamp(seconds["traffic_expiration_at"]),
+        fetch_error="malformed account info: " + "; ".join(problems) if problems else None,
     )
 
 

@@ -2,9 +2,11 @@
 
 The first sync of a path lists Run History from ``since`` and writes it. A later sync lists only
 the runs created since shortly before the previous sync began: from when it began covers the
-runs created while it ran, and :data:`SYNC_MARGIN` before that covers a clock that disagrees
-with the server's. v2 filters on creation time to the second and months need no overlap (each
-is listed on its own); v1 lists newest first and stops at the first page older than that.
+runs created while it ran, and :data:`SYNC_MARGIN` before that covers what a clock reading can
+miss. Times are kept by the server's clock (the ``Date`` of its answers), so a machine whose
+clock is hours off loses nothing. v2 filters on creation time to the second and months need no
+overlap (each is listed on its own); v1 lists newest first and stops at the first page older
+than that.
 
 A later sync then brings every stored run that is not final up to date: by listing again the
 window it was created in, where that costs fewer requests than one detail request per run, by
@@ -12,7 +14,8 @@ slug otherwise. Everything goes in with ``to_parquet(mode="merge")``: new runs a
 changed runs replace their row (the newest ``fetched_at`` wins, and a failed fetch never
 replaces data), nothing is duplicated, and nothing is ever deleted.
 
-The previous sync's time lives in a small JSON file next to the data (``.<name>.sync.json``),
+The previous sync's time, and the server, API version and account the path holds, live in a
+small JSON file next to the data (``.<name>.sync.json``, see :mod:`coreclaw_frames.sync_state`),
 written after the data and atomically. A sync interrupted anywhere leaves the data as they were
 or fully updated (``to_parquet`` replaces files atomically), and the state can only lag behind
 the data: the next sync lists a little more, and completes it.
@@ -20,13 +23,10 @@ the data: the next sync lists a little more, and completes it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 import time
-import uuid
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,79 +36,36 @@ import pandas as pd
 from coreclaw_frames.analysis.frame import final_mask
 from coreclaw_frames.api import Client
 from coreclaw_frames.batch import check_progress, check_time, client_or_default
+from coreclaw_frames.errors import NotFoundError
 from coreclaw_frames.parquet import check_write, read_parquet, to_parquet
 from coreclaw_frames.parquet.arguments import as_path, holds_data
 from coreclaw_frames.parquet.files import recover
 from coreclaw_frames.runs import fetch_runs, list_runs
 from coreclaw_frames.schema import RUN_DTYPES, empty_run_frame, with_common_status
+from coreclaw_frames.sync_state import SyncState, new_key_fields, state_path
 
-__all__ = ["SYNC_MARGIN", "SyncState", "previous_sync", "sync_runs"]
+__all__ = ["SYNC_MARGIN", "SyncState", "previous_sync", "state_path", "sync_runs"]
 
-#: A later sync lists runs created from this long before the previous sync began (seconds):
-#: room for this machine's clock to be ahead of the server's.
+#: A later sync lists runs created from this long before the previous sync began (seconds,
+#: by the server's clock): room for a ``Date`` that names whole seconds, for answers in
+#: flight, for a server whose machines disagree, and for a previous sync without any ``Date``
+#: (this machine's clock then stands in for the server's).
 SYNC_MARGIN = 3_600
+#: How many stored runs a new key is asked for, to show that it reads the same account.
+KEY_CHECK_RUNS = 3
 #: A run is created at most this long before it starts (seconds): a window listed again to
 #: find a run starts this much before the run's start.
 QUEUE_MARGIN = 3_600
-#: Version of the state file's layout.
-STATE_FORMAT = 1
-STATE_SUFFIX = ".sync.json"
 #: Run columns worth partitioning by.
 PARTITION_EXAMPLES = ("scraper_slug", "scraper_title", "version", "origin", "status")
 #: Columns that say nothing about the run itself when comparing an old row with a new one.
 BOOKKEEPING = ("fetched_at",)
 
 
-@dataclass(frozen=True)
-class SyncState:
-    """What a sync remembers of the previous one (unix seconds; the API it listed)."""
-
-    base_url: str
-    api_version: str
-    since: int
-    listed_at: int
-    synced_at: int
-
-    @classmethod
-    def load(cls, target: Path) -> SyncState | None:
-        """The state next to ``target``, or None before its first sync."""
-        path = state_path(target)
-        if not path.exists():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.pop("format") != STATE_FORMAT:
-                raise ValueError(f"format {data!r}")
-            return cls(**data)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ValueError(
-                f"the sync state {str(path)!r} cannot be read ({exc}); remove it to sync "
-                "again from since="
-            ) from exc
-
-    def save(self, target: Path) -> None:
-        """Write the state next to ``target``: a temporary sibling, then a rename."""
-        path = state_path(target)
-        temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with temporary.open("w", encoding="utf-8") as file:
-                json.dump({"format": STATE_FORMAT, **asdict(self)}, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-
 def previous_sync(target: Path) -> SyncState | None:
     """What the previous sync of ``target`` remembers; None before the first, or when its
     data are gone (a state without its data is void)."""
     return SyncState.load(target) if holds_data(target) else None
-
-
-def state_path(target: Path) -> Path:
-    """Where the sync state of ``target`` lives: a hidden sibling."""
-    return target.with_name(f".{target.name}{STATE_SUFFIX}")
 
 
 def sync_runs(
@@ -118,6 +75,7 @@ def sync_runs(
     client: Client | None = None,
     partition_cols: list[str] | None = None,
     progress: bool | None = None,
+    new_key: bool = False,
 ) -> pd.DataFrame:
     """Bring the Parquet file or dataset at ``path`` up to date with Run History.
 
@@ -126,16 +84,22 @@ def sync_runs(
     shortly before the previous one, and refresh the runs that were not final; ``since``
     earlier than the first sync's extends the history back. See the module documentation.
 
+    A path remembers its server, API version and account (the account by a keyed hash of the
+    API key, never the key), and refuses another. When the key of the same account changed,
+    ``new_key=True`` asks the new key for a few stored runs (one request each, at most
+    :data:`KEY_CHECK_RUNS`): if it reads them, the sync goes on and the path remembers the new
+    key; if it reads none, the path belongs to another account and nothing changes.
+
     Returns the whole current frame (as ``read_parquet(path)`` would). Its
     ``attrs["sync"]`` says what the sync did: ``added``, ``updated`` and ``unchanged`` runs,
     ``refetched`` (by slug) and ``failed`` (refetches that failed; their stored rows are
-    kept), ``requests`` sent, and ``listed_since`` (UTC). With ``progress`` (default: when
-    interactive) a line says the same on stderr.
+    kept), ``requests`` sent, and ``listed_since`` (UTC, by the server's clock). With
+    ``progress`` (default: when interactive) a line says the same on stderr.
 
     Raises before any request: ``TypeError``/``ValueError`` for bad arguments, a first sync
-    without ``since`` or a path last synced from another API or account;
-    ``ParquetFormatError`` for a path holding something a merge would refuse (another kind
-    of frame, other columns, another partitioning).
+    without ``since``, a path last synced from another server, API version or account, or a
+    damaged state file; ``ParquetFormatError`` for a path holding something a merge would
+    refuse (another kind of frame, other columns, another partitioning).
 
     Example
     -------
@@ -146,6 +110,8 @@ def sync_runs(
     target = as_path(path)
     start = check_time("since", since)
     show = check_progress(progress)
+    if not isinstance(new_key, bool):
+        raise TypeError(f"new_key must be True or False, got {new_key!r}")
     recover(target)
     _check_run_columns(partition_cols)
     # Everything the final merge would refuse, refused before any request.
@@ -153,14 +119,17 @@ def sync_runs(
     state = previous_sync(target)
     with client_or_default(client) as active:
         _check_same_api(state, active, target)
+        key_changed = _check_same_key(state, active, target, new_key)
         if state is None and start is None:
             raise ValueError(
                 f"the first sync of {str(target)!r} needs since=, the date Run History is "
                 "listed from, e.g. since='2026-01-01'"
             )
         before = read_parquet(target) if holds_data(target) else None
-        began = int(time.time())
+        began = time.time()
         sent = active.requests_sent
+        if key_changed:
+            _check_same_account(before, active, target)
         fresh, listed_since = _listed(state, start, active, show)
         refetched = failed = 0
         if before is not None:
@@ -168,10 +137,22 @@ def sync_runs(
             fresh = _concat([fresh, extra])
         to_parquet(fresh, target, partition_cols=partition_cols, mode="merge")
         requests = active.requests_sent - sent
+        offset = _server_clock_offset(active, fresh)
         first_since = min(t for t in (start, state.since if state else None) if t is not None)
-        SyncState(active.base_url, active.api_version, first_since, began, int(time.time())).save(
-            target
+        keep_key = state is not None and state.key_salt is not None and not key_changed
+        key = (
+            {"key_salt": state.key_salt, "key_digest": state.key_digest}
+            if keep_key and state is not None
+            else new_key_fields(active.key_digest)
         )
+        SyncState(
+            base_url=active.base_url,
+            api_version=active.api_version,
+            since=first_since,
+            listed_at=int(began + offset),
+            synced_at=int(time.time() + offset),
+            **key,
+        ).save(target)
     after = read_parquet(target)
     report = _compare(before, after, fresh["slug"])
     report.update(
@@ -309,6 +290,53 @@ def _check_run_columns(partition_cols: Any) -> None:
                 f"cannot partition runs by {unknown!r}: not a run column; partition by "
                 f"columns such as {list(PARTITION_EXAMPLES)!r}"
             )
+
+
+def _check_same_key(state: SyncState | None, client: Client, target: Path, new_key: bool) -> bool:
+    """Refuse, before any request, a key other than the one ``target`` was synced with,
+    unless ``new_key``; returns whether the key changed (to be checked, then remembered)."""
+    same = state.same_key(client.key_digest) if state is not None else None
+    if same is not False:
+        return False
+    if new_key:
+        return True
+    raise ValueError(
+        f"{str(target)!r} holds the runs of the account of another API key; sync this key's "
+        "account into another path, or, if this account's key changed, pass new_key=True "
+        "(the command line: --new-key): the new key is then asked for a few stored runs and "
+        "the sync goes on only if it reads them"
+    )
+
+
+def _check_same_account(stored: pd.DataFrame | None, client: Client, target: Path) -> None:
+    """Ask a new key for a few stored final runs: reading one shows the same account."""
+    if stored is None:
+        return
+    final = stored.loc[_final(stored)].sort_values("fetched_at", ascending=False)
+    for slug in final["slug"].head(KEY_CHECK_RUNS):
+        try:
+            client.run_detail(slug)
+        except NotFoundError:
+            continue
+        return
+    if len(final):
+        raise ValueError(
+            f"the new API key does not read the runs stored in {str(target)!r} (asked for "
+            f"{min(len(final), KEY_CHECK_RUNS)}, none found): it belongs to another account; "
+            "nothing was changed"
+        )
+
+
+def _server_clock_offset(client: Client, listed: pd.DataFrame) -> float:
+    """How far the server's clock is ahead of this machine's (seconds), to record the sync's
+    times by the server's clock: from the ``Date`` of its answers, else at least as far ahead
+    as the newest time a run reported (0 when this machine's clock seems ahead)."""
+    if client.clock_offset is not None:
+        return client.clock_offset
+    times = pd.concat([listed["started_at"], listed["finished_at"]]).dropna()
+    if times.empty:
+        return 0.0
+    return max(0.0, times.max().timestamp() - time.time())
 
 
 def _check_same_api(state: SyncState | None, client: Client, target: Path) -> None:

@@ -261,14 +261,34 @@ def test_month_windows_cover_the_range_each_within_one_month(since, length):
     windows = sorted(month_windows(start, end, now=end))
     assert windows and windows[0][0] == start
     for (a, b), following in zip(windows, [*windows[1:], None], strict=True):
+        assert b >= a  # the server refuses an end_time before start_time
         first, last = datetime.fromtimestamp(a, MONTH_ZONE), datetime.fromtimestamp(b, MONTH_ZONE)
         assert (first.year, first.month) == (last.year, last.month)  # never crosses a month
-        assert (last.hour, last.minute, last.second) == (0, 0, 0)  # end_time is a day
+        # end_time is a day, or the start itself when the window starts on its last day
+        assert (last.hour, last.minute, last.second) == (0, 0, 0) or b == a
         covered_until = b + 86_400
         if following is not None:
-            assert covered_until == following[0]  # no gap, no overlap between months
+            assert covered_until >= following[0]  # no gap between months
+            assert covered_until == following[0] or b == a  # overlap only past a late start
         else:
             assert covered_until >= end  # the last day is included whole
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (utc8(2026, 1, 31, 8, 0), None),  # a plain date (UTC) on a month's last day (UTC+8)
+        (utc8(2026, 3, 16, 10, 0), utc8(2026, 3, 16, 18, 0)),  # since and until on one day
+        (utc8(2026, 2, 28, 23, 59), utc8(2026, 3, 2)),  # the last minute of a month
+    ],
+)
+def test_a_window_starting_on_its_last_day_never_ends_before_it_starts(since, until):
+    now = utc8(2026, 3, 16, 12, 0)
+    windows = month_windows(since, until, now)
+    assert all(end >= start for start, end in windows)
+    assert min(start for start, _ in windows) == since
+    last_covered = max(end for _, end in windows) + 86_400
+    assert last_covered >= (until if until is not None else utc8(2026, 4, 1))
 
 
 def test_v1_history_filters_started_at_and_stops_paging_at_older_runs():
@@ -284,10 +304,12 @@ def test_v1_history_filters_started_at_and_stops_paging_at_older_runs():
         calls.append(older)
         return records
 
-    kept = V1.history(read, since=200, until=None, now=1000, filters=RunFilter(), limit=None)
+    kept = V1.history(
+        read, since=200, until=None, now=lambda: 1000, filters=RunFilter(), limit=None
+    )
     assert [r["slug"] for r in kept] == ["a", "b", "c"]
     assert calls[0](records[3]) and not calls[0](records[0])
-    kept = V1.history(read, since=200, until=400, now=1000, filters=RunFilter(), limit=None)
+    kept = V1.history(read, since=200, until=400, now=lambda: 1000, filters=RunFilter(), limit=None)
     assert [r["slug"] for r in kept] == ["c"]
 
 
@@ -299,8 +321,47 @@ def test_v2_history_asks_once_per_month_newest_first():
         return [{"slug": str(filters.created)}]
 
     since, until = utc8(2026, 1, 15), utc8(2026, 3, 1)
-    V2.history(read, since=since, until=until, now=until, filters=RunFilter(), limit=None)
+    V2.history(read, since=since, until=until, now=lambda: until, filters=RunFilter(), limit=None)
     assert asked == [(utc8(2026, 2, 1), utc8(2026, 2, 28)), (since, utc8(2026, 1, 31))]
     asked.clear()
-    V2.history(read, since=None, until=None, now=until, filters=RunFilter(), limit=None)
+    V2.history(read, since=None, until=None, now=lambda: until, filters=RunFilter(), limit=None)
     assert asked == [None]  # the server's own default: the current month
+
+
+def test_v2_history_lists_a_run_once_when_a_late_start_reaches_into_the_next_month():
+    since = utc8(2026, 1, 31, 20, 0)  # the last day of January: its window reaches into February
+    early_february = {"slug": "F", "created": utc8(2026, 2, 1, 3, 0)}
+    january = {"slug": "J", "created": utc8(2026, 1, 31, 21, 0)}
+
+    def read(filters, *, limit=None, older=None):
+        start, end_day = filters.created
+        return [r for r in (early_february, january) if start <= r["created"] < end_day + 86_400]
+
+    now = utc8(2026, 2, 10)
+    listed = V2.history(
+        read, since=since, until=None, now=lambda: now, filters=RunFilter(), limit=None
+    )
+    assert [r["slug"] for r in listed] == ["F", "J"]
+
+
+def test_v2_history_follows_a_server_clock_in_a_later_month():
+    # This machine still says January; the first answer shows the server is in February.
+    asked = []
+
+    def now():
+        return utc8(2026, 2, 1, 1, 0) if asked else utc8(2026, 1, 31, 22, 0)
+
+    def read(filters, *, limit=None, older=None):
+        asked.append(filters.created)
+        return [{"slug": str(filters.created)}]
+
+    listed = V2.history(
+        read,
+        since=utc8(2026, 1, 20),
+        until=None,
+        now=now,
+        filters=RunFilter(),
+        limit=None,
+    )
+    assert asked == [(utc8(2026, 1, 20), utc8(2026, 1, 31)), (utc8(2026, 2, 1), utc8(2026, 2, 28))]
+    assert [r["slug"] for r in listed] == [str(asked[1]), str(asked[0])]  # newest month first

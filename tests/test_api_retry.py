@@ -1,5 +1,7 @@
 """Retry policy and rate control: pure logic, no sleeping."""
 
+import heapq
+import itertools
 import math
 import random
 
@@ -27,6 +29,7 @@ from coreclaw_frames.errors import (
     ServerError,
     TransportError,
 )
+from coreclaw_frames.sandbox.faults import TokenBucket
 
 
 @pytest.mark.parametrize(
@@ -196,3 +199,86 @@ def test_patience_runs_while_only_rate_limits_arrive():
     assert budget.exhausted(RateLimitError("429")) and budget.out_of_patience
     rc.answered(rc.acquire())  # one good answer and patience starts over
     assert rc.patience_left() == math.inf
+
+
+# --- a whole batch against a server's token bucket, on one simulated clock -------------------
+
+
+def simulate(rc, clock, bucket, *, workers, requests, latency=0.005, seed=0):
+    """``requests`` requests sent by ``workers`` threads through ``rc`` to a server that admits
+    what ``bucket`` does, each answer ``latency`` seconds after its send, a refused request
+    retried after ``retry_delay``; every step happens at its time on ``clock`` (no thread, no
+    sleep). Returns how many were answered and how many refusals there were."""
+    rng = random.Random(seed)
+    order = itertools.count()
+    events: list[tuple[float, int, str, int, float]] = []  # (time, order, step, attempt, sent)
+    waiting, answered, refused = requests, 0, 0
+
+    def start(at, attempt=1):
+        heapq.heappush(events, (at, next(order), "acquire", attempt, 0.0))
+
+    for _ in range(min(workers, requests)):
+        waiting -= 1
+        start(0.0)
+    while events:
+        at, _, step, attempt, sent = heapq.heappop(events)
+        clock.now = max(clock.now, at)
+        if step == "acquire":  # the controller gives a slot; the thread would sleep until it
+            slot = rc.acquire()
+            heapq.heappush(events, (slot, next(order), "send", attempt, slot))
+        elif step == "send":
+            outcome = "ok" if bucket.take() else "refused"
+            heapq.heappush(events, (clock.now + latency, next(order), outcome, attempt, sent))
+        elif step == "ok":
+            rc.answered(sent)
+            answered += 1
+            if waiting:
+                waiting -= 1
+                start(clock.now)
+        else:
+            rc.throttled(sent)
+            refused += 1
+            start(clock.now + retry_delay(RateLimitError("429"), attempt, rng), attempt + 1)
+    return answered, refused
+
+
+def test_a_server_limit_is_met_without_a_storm_of_retries():
+    # 16 unpaced threads against a server taking 40 requests/s (a bucket of 40).
+    clock = FakeClock()
+    rc = RateController(None, clock=clock, sleep=lambda seconds: None)
+    bucket = TokenBucket(40.0, 40.0, clock=clock)
+    answered, refused = simulate(rc, clock, bucket, workers=16, requests=400)
+    assert answered == 400
+    assert rc.rate is not None  # the whole batch slowed down together
+    assert refused < 0.5 * 400
+    assert clock.now < 1.2 * 400 / 40  # near the server's pace, not far below it
+
+
+def test_without_the_controller_the_same_batch_storms():
+    # The baseline the test above is measured against: every refusal retried on its own.
+    clock = FakeClock()
+
+    class Unpaced(RateController):
+        def throttled(self, sent_at, retry_after=None):
+            pass
+
+    rc = Unpaced(None, clock=clock, sleep=lambda seconds: None)
+    _, refused = simulate(rc, clock, TokenBucket(40.0, 40.0, clock=clock), workers=16, requests=400)
+    assert refused >= 0.5 * 400
+
+
+def test_a_client_side_cap_below_the_server_limit_is_never_refused():
+    # The server takes 20 requests/s with no burst; the client caps itself at 14.
+    clock = FakeClock()
+    rc = RateController(14.0, clock=clock, sleep=lambda seconds: None)
+    bucket = TokenBucket(20.0, 1.0, clock=clock)
+    answered, refused = simulate(rc, clock, bucket, workers=16, requests=21)
+    assert (answered, refused) == (21, 0)
+    assert clock.now == pytest.approx(20 / 14 + 0.005)
+
+
+def test_without_the_cap_that_server_refuses_many():
+    clock = FakeClock()
+    rc = RateController(None, clock=clock, sleep=lambda seconds: None)
+    _, refused = simulate(rc, clock, TokenBucket(20.0, 1.0, clock=clock), workers=16, requests=21)
+    assert refused > 0

@@ -8,13 +8,15 @@ import io
 import json
 import os
 import queue
+import re
 import shlex
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,6 +25,7 @@ import requests
 
 import coreclaw_frames as ccf
 from coreclaw_frames.cli import build_parser, main
+from coreclaw_frames.sandbox import serve
 
 STARTUP_TIMEOUT = 20.0
 #: A well-formed slug that no sandbox account holds.
@@ -387,3 +390,187 @@ def test_a_key_passed_as_an_option_is_refused_with_where_it_belongs(option, caps
     assert main(["fetch", "slugs.txt", "-o", "runs.parquet", option, "abc"]) == 2
     err = capsys.readouterr().err
     assert "set $CORECLAW_API_KEY" in err and "ps" in err and err.count("\n") == 1
+
+
+# --- bad targets: exit 2 before any request --------------------------------------------------
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """A sandbox of its own, in the environment, whose counters only this test moves."""
+    with serve(runs=30) as srv:
+        monkeypatch.setenv("CORECLAW_BASE_URL", srv.url)
+        monkeypatch.setenv("CORECLAW_API_KEY", srv.api_key)
+        monkeypatch.delenv("CORECLAW_API_VERSION", raising=False)
+        yield srv
+
+
+def runs_and_rows(srv, tmp_path):
+    """A runs file and a results file, as fetch and results write them."""
+    slugs = [run["slug"] for run in srv.account.runs[:3]]
+    with ccf.Client(api_key=srv.api_key, base_url=srv.url) as client:
+        runs = ccf.to_parquet(ccf.fetch_runs(slugs, client=client), tmp_path / "runs.parquet")
+        rows = ccf.to_parquet(ccf.fetch_results(slugs, client=client), tmp_path / "rows.parquet")
+    srv.reset_counters()
+    return slugs, runs, rows
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [
+        ("missing/runs.parquet", "no directory"),
+        ("notes.parquet", "not a Parquet file"),
+        ("rows.parquet", "results"),
+    ],
+    ids=["missing directory", "not parquet", "results file"],
+)
+def test_sync_into_a_bad_target_exits_2_without_a_request(
+    counted, tmp_path, capsys, target, fragment
+):
+    runs_and_rows(counted, tmp_path)
+    (tmp_path / "notes.parquet").write_text("these are my notes\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status = main(["sync", str(tmp_path / target), "--since", "2026-01-01"])
+    assert status == 2
+    assert_one_line_error(capsys, "sync", fragment)
+    assert counted.counters.total == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "target", "fragment"),
+    [
+        (["fetch", "{slugs}"], "rows.parquet", "cannot merge runs (fetch, list, sync) into"),
+        (["list", "--since", "2026-01-01"], "rows.parquet", "it holds scraped rows (results)"),
+        (["results", "{slugs}"], "runs.parquet", "cannot merge scraped rows (results) into"),
+        (["results", "{slugs}"], "runs", "it holds runs (fetch, list, sync)"),
+    ],
+    ids=["fetch into results", "list into results", "results into runs", "results into a dataset"],
+)
+def test_merge_into_a_file_of_the_other_kind_exits_2_without_a_request(
+    counted, tmp_path, capsys, argv, target, fragment
+):
+    slugs, runs, _ = runs_and_rows(counted, tmp_path)
+    ccf.to_parquet(ccf.read_parquet(runs), tmp_path / "runs", partition_cols=["scraper_slug"])
+    source = write_lines(tmp_path / "slugs.txt", slugs)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    argv = [arg.format(slugs=source) for arg in argv]
+    assert main([*argv, "-o", str(tmp_path / target), "--merge"]) == 2
+    assert_one_line_error(capsys, argv[0], fragment)
+    assert counted.counters.total == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+# --- SLUGS: stdin like a file, offenders quoted briefly ---------------------------------------
+
+
+def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_slug(
+    env, slugs, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeff" + "\n".join(slugs[:2]) + "\n"))
+    out = tmp_path / "runs.parquet"
+    assert main(["fetch", "-", "-o", str(out)]) == 0
+    assert ccf.read_parquet(out)["slug"].tolist() == slugs[:2]
+
+
+def test_a_huge_line_in_a_slug_file_gives_a_short_error_line(env, slugs, tmp_path, capsys):
+    huge = "x" * (5 * 1024 * 1024)
+    source = write_lines(tmp_path / "slugs.txt", [slugs[0], huge, slugs[1]])
+    assert main(["fetch", str(source), "-o", str(tmp_path / "runs.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "on line 2" in err and "5,242,880 characters" in err
+    assert len(err) < 1000
+    assert err.count("\n") == 1
+
+
+def test_a_huge_csv_header_gives_a_short_error_line(env, tmp_path, capsys):
+    source = write_lines(tmp_path / "runs.csv", ["h" * 100_000 + ",other", "x,y"])
+    assert main(["fetch", str(source), "-o", str(tmp_path / "runs.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "has no column 'slug'" in err and len(err) < 1000
+
+
+# --- the key never shows ----------------------------------------------------------------------
+
+ECHOED_KEY = "cli-secret-key-2718281828"
+
+
+@pytest.mark.parametrize("mode", [True, "escaped"])
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_server_echoing_the_key_never_gets_it_on_screen_or_into_files(
+    tmp_path, monkeypatch, capsys, mode, version
+):
+    with serve(runs=300, api_key=ECHOED_KEY, echo_key=mode) as srv:
+        monkeypatch.setenv("CORECLAW_BASE_URL", srv.url)
+        monkeypatch.setenv("CORECLAW_API_VERSION", version)
+        failed = [r["slug"] for r in srv.account.runs if r["err_msg"]][:3]
+        source = write_lines(tmp_path / "slugs.txt", [*failed, UNKNOWN_SLUG])
+        monkeypatch.setenv("CORECLAW_API_KEY", ECHOED_KEY)
+        outputs = [tmp_path / "runs.parquet", tmp_path / "runs.csv"]
+        statuses = [main(["fetch", str(source), "-o", str(out)]) for out in outputs]
+        statuses.append(main(["list", "--since", "2025-06-01", "-o", str(tmp_path / "l.csv")]))
+        monkeypatch.setenv("CORECLAW_API_KEY", "wrong-" + ECHOED_KEY)
+        statuses.append(main(["fetch", str(source), "-o", str(tmp_path / "bad.parquet")]))
+    shown = capsys.readouterr()
+    assert statuses == [1, 1, 0, 1]  # the unknown run failed; the wrong key stopped the batch
+    assert "(key ***)" in shown.err  # the server quoted it, and it was taken out
+    assert ECHOED_KEY not in shown.out + shown.err
+    frame = ccf.read_parquet(outputs[0])
+    assert frame["err_msg"].head(3).str.endswith("(key ***)").all()
+    assert "(key ***)" in frame["fetch_error"].iloc[3]
+    for file in tmp_path.iterdir():
+        assert ECHOED_KEY.encode() not in file.read_bytes(), file.name
+    assert "(key ***)" in (tmp_path / "runs.csv").read_text()
+
+
+# --- the sandbox command's history ends now ---------------------------------------------------
+
+
+def test_the_sandbox_command_serves_a_history_that_ends_now(tmp_path, monkeypatch, capsys):
+    command = [sys.executable, "-m", "coreclaw_frames.cli", "sandbox", "--port", "0"]
+    with subprocess.Popen(
+        [*command, "--runs", "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            lines = wait_for_lines(process, 2)
+            for name, value in (shlex.split(line)[1].split("=", 1) for line in lines):
+                monkeypatch.setenv(name, value)
+            monkeypatch.delenv("CORECLAW_API_VERSION", raising=False)
+            since = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=3)).date()
+            out = tmp_path / "recent.parquet"
+            assert main(["list", "--since", str(since), "-o", str(out)]) == 0
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=STARTUP_TIMEOUT)
+    recent = ccf.read_parquet(out)
+    assert len(recent) > 0
+    assert recent["started_at"].max() > pd.Timestamp(since, tz="UTC")
+
+
+# --- the README's CSV recipe ------------------------------------------------------------------
+
+
+def readme_csv_recipe() -> str:
+    """The README's Python block that reads a CSV the command wrote."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    (recipe,) = [block for block in blocks if "pd.read_csv(" in block]
+    return recipe
+
+
+def test_the_readme_csv_recipe_reads_back_a_csv_with_failed_rows(env, sandbox, slugs, tmp_path):
+    source = write_lines(tmp_path / "slugs.txt", [*slugs[:3], UNKNOWN_SLUG])
+    out = tmp_path / "runs.csv"
+    assert main(["fetch", str(source), "-o", str(out)]) == 1  # one failed row, written
+    recipe = readme_csv_recipe()
+    assert '"runs.csv"' in recipe
+    namespace: dict[str, Any] = {}
+    exec(recipe.replace('"runs.csv"', repr(str(out))), namespace)
+    runs = namespace["runs"]
+    with ccf.Client(api_key=sandbox.api_key, base_url=sandbox.url) as client:
+        expected = ccf.fetch_runs(slugs[:3], client=client)
+    assert runs["usage"].tolist()[:3] == expected["usage"].tolist()
+    assert all(isinstance(cost, Decimal) for cost in runs["usage"][:3])
+    assert runs["usage"].iloc[3] is None and runs["fetch_error"].notna().iloc[3]
+    with pytest.raises(InvalidOperation):  # why a bare Decimal converter is not the recipe
+        pd.read_csv(out, converters={"usage": Decimal})

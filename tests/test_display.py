@@ -156,3 +156,30 @@ def test_a_long_frame_shows_only_its_first_rows_in_jupyter():
     with pd.option_context("display.max_rows", 60, "display.min_rows", 10):
         html = runs._repr_html_()
     assert html.count("<tr>") < 20
+
+
+SCRIPT_TITLE = "<img src=x onerror=alert(1)>"
+
+
+def hostile_frame():
+    frame = run_frame(build_account(seed=0, runs=300))
+    titles = frame["scraper_title"].where(frame.index % 2 == 1, SCRIPT_TITLE)
+    return frame.assign(scraper_title=titles)
+
+
+@pytest.mark.parametrize(
+    "show",
+    [
+        lambda df: df.coreclaw.summary(),
+        lambda df: df.coreclaw.summary(by=["scraper_title", "status"]),
+        lambda df: df.coreclaw.failure_costs(),
+        lambda df: df.coreclaw.period_totals(now="2026-03-16").rename_axis(SCRIPT_TITLE),
+        lambda df: df.coreclaw.readable().head(),
+    ],
+    ids=["summary", "summary by two", "failure_costs", "period_totals", "readable"],
+)
+def test_titles_from_the_data_are_escaped_in_jupyter(show):
+    table = show(hostile_frame())
+    html = table._repr_html_()
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # shown as written

@@ -57,7 +57,10 @@ def runs() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def many_workers(runs: pd.DataFrame) -> pd.DataFrame:
     titles = pd.Series([f"Worker {i % 300:03d}" for i in range(len(runs))])
-    return runs.assign(scraper_title=titles.astype(runs["scraper_title"].dtype))
+    dtype = runs["scraper_title"].dtype
+    return runs.assign(
+        scraper_title=titles.astype(dtype), scraper_slug=("w~" + titles.str.slice(-3)).astype(dtype)
+    )
 
 
 def exact_sum(values: Any) -> Decimal:
@@ -415,7 +418,9 @@ def edge_frames(runs: pd.DataFrame, many_workers: pd.DataFrame) -> dict[str, pd.
         "all-failed": records_to_frame(
             [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]]
         ),
-        "single": records_to_frame([{**r, "scraper_title": "Solo"} for r in finished[:20]]),
+        "single": records_to_frame(
+            [{**r, "scraper_title": "Solo", "scraper_slug": "solo~w"} for r in finished[:20]]
+        ),
         "versions": runs,
         "na-costs": without_costs(records_to_frame(finished[:20])),
         "300-groups": many_workers,
@@ -608,3 +613,20 @@ def test_legend_keeps_titles_starting_with_an_underscore(
 ) -> None:
     ax = plot(records_to_frame([finished_run(t, 60) for t in ("_draft", "Live")]), **options)
     assert sorted(legend_texts(ax)) == ["Live", "_draft"]
+
+
+def test_workers_sharing_a_title_are_two_groups_in_every_chart(runs: pd.DataFrame) -> None:
+    first, second = runs["scraper_slug"].unique()[:2]
+    shared = runs["scraper_slug"].isin([first, second])
+    frame = runs.assign(scraper_title=runs["scraper_title"].where(~shared, "Jobs"))
+    names = {f"Jobs (…{first[-8:]})", f"Jobs (…{second[-8:]})"}
+    cost = plot_cost(frame, ax=plt.figure().subplots(), label_chars=40)
+    assert names <= set(ticks(cost))
+    duration = plot_duration(frame, ax=plt.figure().subplots(), label_chars=40)
+    assert names <= set(ticks(duration))
+    versions = plot_cost(frame, by="version", ax=plt.figure().subplots(), label_chars=60)
+    assert {t.split(" · ")[0] for t in ticks(versions) if t.startswith("Jobs")} == names
+    over_time = plot_cost_over_time(
+        frame, freq="M", by="scraper_title", now=NOW, ax=plt.figure().subplots()
+    )
+    assert names <= set(legend_texts(over_time))

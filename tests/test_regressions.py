@@ -111,6 +111,36 @@ def test_versions_are_compared_within_one_worker_in_version_order() -> None:
     assert found.attrs["compared"] == 2
 
 
+def test_two_owners_workers_sharing_a_title_are_never_compared_with_each_other() -> None:
+    bob = runs("Jobs", "v2", 20)
+    other = [{**r, "slug": "B" + r["slug"], "scraper_slug": "bob~jobs"} for r in bob]
+    records = (
+        runs("Jobs", "v1", 20, usage="1.00")  # alice's worker: v1 only
+        + [{**r, "usage": "9.00"} for r in other]  # bob's: v2 only, far dearer
+        + runs("Jobs", "v0", 20, usage="0.50")  # alice's older version
+    )
+    records = [{**r, "scraper_slug": r.get("scraper_slug", "Jobs")} for r in records]
+    found = regressions(records)
+    # Alice's v0 -> v1 doubled in cost; bob's v2 has nothing before it.
+    assert found[["scraper_title", "previous_version", "version"]].values.tolist() == [
+        ["Jobs (Jobs)", "v0", "v1"]
+    ]
+    assert found.attrs["compared"] == 1
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("usage", 1.0, "usage must hold exact decimals"),
+        ("results", 1.5, r"results must be integers \(Int64\), got dtype float64"),
+    ],
+)
+def test_errors_are_labelled_with_the_function_called(column, value, message) -> None:
+    frame = records_to_frame(runs("Shop", "v1", 2)).assign(**{column: value})
+    with pytest.raises(TypeError, match=f"^version_regressions: {message}"):
+        version_regressions(frame)
+
+
 def test_a_sparse_version_is_skipped_not_compared() -> None:
     records = (
         runs("Shop", "v1", 30, usage="1.00")

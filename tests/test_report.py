@@ -370,10 +370,16 @@ def edge_frames() -> dict[str, pd.DataFrame]:
         "all-failed": records_to_frame(
             [{"slug": r["slug"], "fetch_error": "HTTP 500"} for r in records[:10]]
         ),
-        "single": finished.assign(scraper_title=pd.Series(["Solo"] * 20, dtype=STRING_DTYPE)),
+        "single": finished.assign(
+            scraper_title=pd.Series(["Solo"] * 20, dtype=STRING_DTYPE),
+            scraper_slug=pd.Series(["solo~worker"] * 20, dtype=STRING_DTYPE),
+        ),
         # A fetched record must have a cost, so unknown costs are set in the frame.
         "na-costs": finished.assign(usage=pd.Series([None] * 20, dtype=USAGE_DTYPE)),
-        "300-groups": every.assign(scraper_title=titles.astype(STRING_DTYPE)),
+        "300-groups": every.assign(
+            scraper_title=titles.astype(STRING_DTYPE),
+            scraper_slug=("w~" + titles.str.slice(-3)).astype(STRING_DTYPE),
+        ),
     }
 
 
@@ -405,7 +411,8 @@ def test_dollar_signs_in_titles_are_drawn_literally(
 ) -> None:
     titles = ["Price $ tracker", "$5 deals $", "Deals $^$ today", "A $x_$ title longer than a tick"]
     frame = runs.head(200).assign(
-        scraper_title=pd.Series([titles[i % 4] for i in range(200)], dtype=STRING_DTYPE)
+        scraper_title=pd.Series([titles[i % 4] for i in range(200)], dtype=STRING_DTYPE),
+        scraper_slug=pd.Series([f"w~{i % 4}" for i in range(200)], dtype=STRING_DTYPE),
     )
     charts = figures_of(frame, tmp_path / "r.html", monkeypatch)  # drew them all: no mathtext
     text = (tmp_path / "r.html").read_text(encoding="utf-8")
@@ -413,3 +420,34 @@ def test_dollar_signs_in_titles_are_drawn_literally(
     cost = charts[0].axes[0]
     drawn = [t.get_text() for t in cost.get_yticklabels()]
     assert "Price $ tracker" in drawn and "Deals $^$ today" in drawn
+
+
+def test_two_owners_workers_sharing_a_title_stay_apart_in_tables_and_charts(
+    runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = runs.head(400)
+    jobs = frame["scraper_title"] == frame["scraper_title"].iloc[0]
+    slug_a = frame.loc[jobs, "scraper_slug"].iloc[0]
+    other = frame.loc[~jobs, "scraper_slug"].iloc[0]
+    # A second owner's worker, titled like the first one.
+    frame = frame.assign(
+        scraper_title=frame["scraper_title"].where(frame["scraper_slug"] != other, "Jobs"),
+    )
+    frame = frame.assign(
+        scraper_title=frame["scraper_title"].where(frame["scraper_slug"] != slug_a, "Jobs")
+    )
+    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)
+    text = (tmp_path / "r.html").read_text(encoding="utf-8")
+    names = {f"Jobs (…{slug[-8:]})" for slug in (slug_a, other)}
+    workers = [row[0] for row in rows(section(text, "Cost by worker"))]
+    assert names <= set(workers) and "Jobs" not in workers
+    cost = charts[0].axes[0]
+    assert names <= {t.get_text() for t in cost.get_yticklabels()}
+
+
+def test_naive_start_times_with_aware_end_times_are_utc(runs: pd.DataFrame, tmp_path: Path) -> None:
+    frame = runs.head(300)
+    naive = frame.assign(started_at=frame["started_at"].dt.tz_localize(None))
+    made = cost_report(naive, tmp_path / "naive.html", now=NOW).read_text(encoding="utf-8")
+    same = cost_report(frame, tmp_path / "aware.html", now=NOW).read_text(encoding="utf-8")
+    assert made == same  # the same report, its period included

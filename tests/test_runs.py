@@ -315,7 +315,10 @@ def test_retry_after_zero_does_not_burn_every_attempt(api_version):
         assert all(srv.counters.requests_by_slug[s] == 4 for s in slugs)
 
 
-def test_server_rate_limit_is_met_without_a_retry_storm(api_version):
+@pytest.mark.slow
+def test_a_batch_under_a_real_server_limit_gets_every_run(api_version):
+    # A smoke test of the real threads and clock; how the pace is met (no storm of retries, a
+    # client-side cap never refused) is measured on a simulated clock in test_api_retry.
     rate, n = 40.0, 160
     with serve(runs=n, rate_limit=rate) as srv:
         slugs = [r["slug"] for r in srv.account.runs]
@@ -323,21 +326,8 @@ def test_server_rate_limit_is_met_without_a_retry_storm(api_version):
             api_key=srv.api_key, base_url=srv.url, api_version=api_version, max_workers=16
         ) as c:
             df = ccf.fetch_runs(slugs, client=c, progress=False)
-            assert c._transport.rate.rate is not None  # the whole batch slowed down
         assert df["fetch_error"].isna().all()
-        assert srv.counters.rejected < 0.5 * n  # no storm of retries
-
-
-def test_client_side_rate_limit_caps_the_pace():
-    # The server takes 20 requests/s with no burst: 16 unpaced workers would be refused often.
-    with serve(runs=40, rate_limit=20.0, rate_burst=1.0) as srv:
-        slugs = [r["slug"] for r in srv.account.runs[:21]]
-        with ccf.Client(
-            api_key=srv.api_key, base_url=srv.url, rate_limit=14.0, max_workers=16
-        ) as c:
-            df = ccf.fetch_runs(slugs, client=c, progress=False)
-        assert df["fetch_error"].isna().all()
-        assert srv.counters.rejected == 0
+        assert df["slug"].tolist() == slugs
 
 
 @pytest.mark.parametrize(

@@ -248,6 +248,43 @@ def test_account_info_is_exact(sandbox, client, api_version):
         assert stamp is pd.NaT or str(stamp.tz) == "UTC"
 
 
+def expiry_field(api_version):
+    return "balance_expiration_at" if api_version == "v2" else "traffic_expiration_at"
+
+
+def test_account_times_in_milliseconds_are_read_as_milliseconds(api_version):
+    with serve(runs=5) as srv:
+        name = expiry_field(api_version)
+        seconds = getattr(srv.account, name)
+        setattr(srv.account, name, seconds * 1000 + 250)
+        with client_of(srv, api_version) as client:
+            info = ccf.account_info(client=client)
+    assert getattr(info, name) == pd.Timestamp(seconds, unit="s", tz="UTC")
+    assert info.fetch_error is None
+    assert repr(info).startswith("AccountInfo(balance=")
+
+
+@pytest.mark.parametrize("value", [10**18, -5, 2**70, 100])
+def test_account_times_out_of_range_are_nat_and_flagged_keeping_the_balance(api_version, value):
+    with serve(runs=5) as srv:
+        name = expiry_field(api_version)
+        setattr(srv.account, name, value)
+        with client_of(srv, api_version) as client:
+            info = ccf.account_info(client=client)
+    assert getattr(info, name) is pd.NaT
+    assert info.balance == Decimal(srv.account.balance)
+    assert info.fetch_error == f"malformed account info: {name}={value!r} out of range"
+    assert "fetch_error='malformed account info" in repr(info)  # repr never raises
+
+
+def test_an_account_time_of_zero_means_none(api_version):
+    with serve(runs=5) as srv:
+        setattr(srv.account, expiry_field(api_version), 0)
+        with client_of(srv, api_version) as client:
+            info = ccf.account_info(client=client)
+    assert getattr(info, expiry_field(api_version)) is pd.NaT and info.fetch_error is None
+
+
 @pytest.mark.parametrize(
     "data",
     [

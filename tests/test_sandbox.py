@@ -10,7 +10,6 @@ import re
 import socket
 import statistics
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -746,6 +745,8 @@ def test_sandbox_server_start_stop_and_url():
         ({"api_key": ""}, "api_key"),
         ({"api_key": EXPIRED_API_KEY}, "api_key"),
         ({"grow_on_list": -1}, "grow_on_list"),
+        ({"echo_key": "loud"}, "echo_key.*loud"),
+        ({"echo_key": 1}, "echo_key"),
         ({"port": 70000}, "port"),
         ({"runs": -3}, "runs"),
     ],
@@ -878,19 +879,28 @@ def test_mixed_faults_lose_nothing_with_enough_retries():
 
 
 def test_rate_limit_rejects_with_4290_and_counts():
-    with serve(runs=3, rate_limit=5, rate_burst=5) as srv:
+    # A bucket of 5 that refills one token in 1000 s: exactly 5 requests get through.
+    with serve(runs=3, rate_limit=0.001, rate_burst=5) as srv:
         answers = [post(srv.url, ACCOUNT, {}) for _ in range(15)]
         codes = [envelope(answer)["code"] for answer in answers]
-        assert codes[:5] == [0] * 5
-        assert codes.count(4290) >= 8
-        assert set(codes) == {0, 4290}
-        assert srv.counters.rejected == codes.count(4290)
+        assert codes == [0] * 5 + [4290] * 10
+        assert srv.counters.rejected == 10
         rejected = [error(answer) for answer in answers if answer.json()["code"] == 4290]
         assert set(rejected) == {(4290, "Rate limit exceeded")}
         assert error(post(srv.url, ACCOUNT, {}, key="wrong"))[0] == 20001  # auth comes first
-        assert srv.counters.rejected == codes.count(4290)
-        time.sleep(0.25)  # one token refills in 0.2 s at 5/s
-        assert ok(post(srv.url, ACCOUNT, {}))["balance"]
+        assert srv.counters.rejected == 10
+
+
+def test_the_bucket_refills_at_its_rate_up_to_its_capacity():
+    clock = [0.0]
+    bucket = faults_module.TokenBucket(5.0, 5.0, clock=lambda: clock[0])
+    assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
+    clock[0] += 0.19  # not quite one token
+    assert not bucket.take()
+    clock[0] += 0.01
+    assert bucket.take() and not bucket.take()
+    clock[0] += 100  # never more than the capacity
+    assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
 
 
 def test_rate_limit_default_burst_is_one_token_below_one_per_second():

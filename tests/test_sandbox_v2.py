@@ -1090,3 +1090,51 @@ def test_v1_account_and_results_have_the_contract_shape(sandbox):
     contract = CONTRACT["run_result_v1"]
     assert [k for k in answer["data"] if k in contract["data"]] == list(contract["data"])
     assert shape(answer["data"]["headers"]) == shape(contract["data"]["headers"])
+
+
+# =========================================================================== echo_key
+
+
+@pytest.mark.parametrize("mode", [True, "escaped"])
+def test_echo_key_quotes_the_credential_in_errors_and_err_msg_of_both_versions(mode):
+    with serve(runs=200, echo_key=mode) as srv:
+        failed = next(r for r in srv.account.runs if r["err_msg"])
+        answers = {
+            "v2 error": get(srv.url, RUNS + "/01KSFDS8XWTJME33C08XMCR6B9", key=srv.api_key),
+            "v2 auth": get(srv.url, ACCOUNT, key="not-the-key"),
+            "v2 run": get(srv.url, f"{RUNS}/{failed['slug']}", key=srv.api_key),
+            "v1 page": requests.post(
+                srv.url + "/api/v1/run/list",
+                json={"page_index": 1, "page_size": 100},
+                headers={"api-key": srv.api_key},
+                timeout=10,
+            ),
+            "v1 auth": requests.post(
+                srv.url + V1_ACCOUNT, json={}, headers={"api-key": "not-the-key"}, timeout=10
+            ),
+            "v1 run": requests.post(
+                srv.url + "/api/v1/run/detail",
+                json={"run_slug": failed["slug"]},
+                headers={"api-key": srv.api_key},
+                timeout=10,
+            ),
+        }
+    for name, answer in answers.items():
+        key = "not-the-key" if "auth" in name else srv.api_key
+        document = answer.json()  # decodes the escapes
+        text = json.dumps(document)
+        assert f"(key {key})" in text, name
+        if mode == "escaped":
+            assert key.encode() not in answer.content, name  # only escapes on the wire
+    assert answers["v2 run"].json()["data"]["err_msg"] == f"{failed['err_msg']} (key {srv.api_key})"
+    page = [r for r in answers["v1 page"].json()["data"]["list"] if r["err_msg"]]
+    assert page and all(r["err_msg"].endswith(f"(key {srv.api_key})") for r in page)
+
+
+def test_without_echo_key_no_answer_quotes_the_credential(sandbox):
+    failed = next(r for r in sandbox.account.runs if r["err_msg"])
+    detail = get(sandbox.url, f"{RUNS}/{failed['slug']}")
+    refused = get(sandbox.url, ACCOUNT, key="not-the-key")
+    assert ok(detail)["err_msg"] == failed["err_msg"]
+    assert sandbox.api_key.encode() not in detail.content
+    assert err(refused, 401) == (12002, "invalid token")

@@ -203,6 +203,9 @@ def test_times_in_milliseconds_are_read_as_milliseconds():
         ("duration", 400 * 86400),  # over a year
         ("results", -3),
         ("traffic", -1),
+        ("results", 2**40),  # a trillion results in one run
+        ("traffic", 2**50),  # a PiB in one run
+        ("traffic", 2**63 - 2),  # summed twice, would wrap around in int64
     ],
 )
 def test_implausible_numbers_are_flagged_not_kept(field, value):
@@ -211,6 +214,12 @@ def test_implausible_numbers_are_flagged_not_kept(field, value):
     assert f"{field}={value!r} out of range" in df.loc[0, "fetch_error"]
     assert pd.isna(df.loc[1, "fetch_error"])
     df.loc[[0], "started_at"].astype(str)  # printable: no year 57971
+
+
+def test_the_largest_plausible_counts_are_kept():
+    df = records_to_frame([{**RECORD, "results": 2**40 - 1, "traffic": 2**50 - 1}])
+    assert (df.loc[0, "results"], df.loc[0, "traffic"]) == (2**40 - 1, 2**50 - 1)
+    assert pd.isna(df.loc[0, "fetch_error"])
 
 
 def test_a_record_holding_only_a_slug_is_flagged_not_a_successful_row():

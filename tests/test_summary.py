@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from typing import Any
 
@@ -18,10 +19,13 @@ from coreclaw_frames.analysis import (
     failure_costs,
     final_mask,
     group_order,
+    period_totals,
     summary,
     version_key,
+    version_regressions,
 )
 from coreclaw_frames.api import is_final
+from coreclaw_frames.display import csv_frame
 from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 
@@ -39,7 +43,7 @@ def run(title: str, version: str, status: str, usage: str | None, **fields: Any)
     """A canonical run record; ``duration`` (seconds) makes it finished."""
     duration = fields.pop("duration", None)
     record: dict[str, Any] = {
-        "slug": f"RUN{title}{version}{status}{usage}{duration}{len(fields)}",
+        "slug": f"RUN{title}{version}{status}{usage}{duration}{sorted(fields.items())}",
         "status": status,
         "scraper_title": title,
         "scraper_slug": f"SLUG-{title}",
@@ -204,11 +208,11 @@ def test_summary_edge_cases(records: list[dict[str, Any]]) -> None:
 
 
 def test_summary_of_hundreds_of_groups(sandbox_frame: pd.DataFrame) -> None:
+    workers = [i % 300 for i in range(len(sandbox_frame))]
+    dtype = sandbox_frame["scraper_title"].dtype
     frame = sandbox_frame.assign(
-        scraper_title=pd.Series(
-            [f"Worker {i % 300:03d}" for i in range(len(sandbox_frame))],
-            dtype=sandbox_frame["scraper_title"].dtype,
-        )
+        scraper_title=pd.Series([f"Worker {i:03d}" for i in workers], dtype=dtype),
+        scraper_slug=pd.Series([f"worker~w{i:03d}" for i in workers], dtype=dtype),
     )
     table = summary(frame)
     assert len(table) == 300
@@ -303,3 +307,93 @@ def test_failure_costs_are_exact_sums_on_the_sandbox(sandbox_frame: pd.DataFrame
     assert list(table.index) == list(summary(sandbox_frame).index)
     by_version = failure_costs(sandbox_frame, by="version")
     assert by_version.index.names == ["scraper_title", "version"]
+
+
+# --- a worker is its slug ----------------------------------------------------------------------
+
+
+def two_owners() -> pd.DataFrame:
+    """Two owners' workers titled "Jobs" (a path and a ULID), and a worker renamed once."""
+    return records_to_frame(
+        [
+            run("Jobs", "v1.0.0", SUCCEEDED, "5", duration=10, scraper_slug="acme~jobs"),
+            run("Jobs", "v1.0.0", FAILED, "1", duration=10, scraper_slug="acme~jobs"),
+            run("Jobs", "v1.0.0", SUCCEEDED, "2", duration=10, scraper_slug=ULID_WORKER),
+            run("Old name", "v2", SUCCEEDED, "1", duration=10, scraper_slug="R", started_at=T0),
+            run("New name", "v2", SUCCEEDED, "1", duration=10, scraper_slug="R", started_at=T0 + 9),
+        ]
+    )
+
+
+ULID_WORKER = "01KSFDS8XWTJME33C08XMCR6B9"
+JOBS_A, JOBS_B = "Jobs (acme~jobs)", "Jobs (…8XMCR6B9)"
+
+
+def test_workers_sharing_a_title_stay_apart_and_are_told_apart_by_slug() -> None:
+    table = summary(two_owners())
+    assert list(table.index) == [JOBS_A, "New name", JOBS_B]  # by cost, then runs
+    assert table["runs"].tolist() == [2, 2, 1]
+    assert table.loc[JOBS_A, "total_cost"] == Decimal(6)
+    failures = failure_costs(two_owners())
+    assert failures.loc[JOBS_A, "failed_cost"] == Decimal(1)
+    assert failures.loc[JOBS_B, "failed_cost"] == Decimal(0)
+    assert group_order(two_owners()) == [JOBS_A, "New name", JOBS_B]
+
+
+def test_a_version_belongs_to_its_worker_even_when_titles_are_shared() -> None:
+    table = summary(two_owners(), by="version")
+    assert list(table.index) == [(JOBS_A, "v1.0.0"), ("New name", "v2"), (JOBS_B, "v1.0.0")]
+    assert table["runs"].tolist() == [2, 2, 1]
+    assert f"{JOBS_B} · v1.0.0" in group_order(two_owners(), "version")
+
+
+def test_a_renamed_worker_is_one_group_named_by_its_newest_title() -> None:
+    frame = two_owners()
+    assert "Old name" not in summary(frame).index
+    assert summary(frame.iloc[::-1]).loc["New name", "runs"] == 2  # not by row order
+
+
+def test_a_frame_without_slugs_still_groups_by_title() -> None:
+    table = summary(two_owners().drop(columns="scraper_slug"))
+    assert list(table.index) == ["Jobs", "New name", "Old name"]
+
+
+# --- frames that are not run frames: clear errors, named after the function called -----------
+
+
+def read_back_from_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` written as the CLI writes CSV and read back with exact costs."""
+    text = csv_frame(frame).to_csv(index=False)
+    converters = {"usage": lambda cell: Decimal(cell) if cell else None}
+    return pd.read_csv(io.StringIO(text), converters=converters)
+
+
+@pytest.mark.parametrize(
+    ("call", "caller", "column"),
+    [
+        (summary, "summary", "duration"),
+        (lambda df: df.coreclaw.summary(by="version"), "summary", "duration"),
+        (version_regressions, "version_regressions", "duration"),
+        (lambda df: period_totals(df.assign(results=0, traffic=0)), "period_totals", "started_at"),
+        (summary, "summary", "results"),  # with its durations converted
+    ],
+    ids=["summary", "summary by version", "version_regressions", "period_totals", "results"],
+)
+def test_a_frame_read_back_from_csv_is_refused_saying_how_to_convert_it(
+    hand: pd.DataFrame, call: Any, caller: str, column: str
+) -> None:
+    frame = read_back_from_csv(hand)
+    if column == "results":
+        frame = frame.assign(duration=pd.to_timedelta(frame["duration"]))
+    with pytest.raises(TypeError, match=rf"^{caller}: {column} must be .*, got dtype \w+; for a"):
+        call(frame)
+
+
+def test_failure_costs_of_a_csv_frame_works_with_exact_costs_and_refuses_floats(
+    hand: pd.DataFrame,
+) -> None:
+    frame = read_back_from_csv(hand)
+    assert failure_costs(frame)["total_cost"].sum() == failure_costs(hand)["total_cost"].sum()
+    floats = pd.read_csv(io.StringIO(csv_frame(hand).to_csv(index=False)))
+    with pytest.raises(TypeError, match=r"^failure_costs: usage must hold exact decimals"):
+        failure_costs(floats)

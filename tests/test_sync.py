@@ -286,7 +286,13 @@ def test_a_bad_key_changes_nothing(tmp_path: Path):
             first = sync(path, client, since=SINCE)
         state = state_path(path).read_bytes()
         srv.account.add_runs(3)
-        with ccf.Client(api_key="revoked", base_url=srv.url) as client:
+        before = srv.counters.total
+        with ccf.Client(api_key="typo", base_url=srv.url) as client:
+            with pytest.raises(ValueError, match="account of another API key"):
+                sync(path, client)  # another key: refused before any request
+        assert srv.counters.total == before
+        own_key, srv.api_key = srv.api_key, "rotated-by-the-account-owner"  # this path's, revoked
+        with ccf.Client(api_key=own_key, base_url=srv.url) as client:
             with pytest.raises(ccf.AuthenticationError):
                 sync(path, client)
     pd.testing.assert_frame_equal(ccf.read_parquet(path), first)

@@ -1,5 +1,10 @@
 """What every analysis reads first: a checked run frame, the rows that are runs, and a clock.
 
+A frame is checked where it enters an analysis, and errors name the function the user called:
+the columns it needs (:func:`check_frame`), and their dtypes (:func:`check_dtypes`: a frame
+read back from CSV holds text where a run frame holds times and durations, and is told how to
+convert them). Naive times are UTC everywhere (:func:`utc_times`).
+
 Rows whose fetch failed carry no run data (and so no group, cost or time): every analysis
 leaves them out and says how many it left out. A run is *final* when it can never change
 again (succeeded, failed, aborted, or being aborted with an end time); the cost of a run that
@@ -9,7 +14,7 @@ is not final still grows, so periods and regressions treat it apart.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -21,15 +26,23 @@ __all__ = [
     "FETCH_ERROR_COLUMN",
     "VERSION_COLUMN",
     "WORKER_COLUMN",
+    "WORKER_SLUG_COLUMN",
     "check_column",
+    "check_dtypes",
     "check_frame",
     "check_now",
     "check_top",
     "final_mask",
     "split_fetch_failures",
+    "utc_times",
 ]
 
+#: Grouping by worker groups by its slug when the frame has one (titles are not unique), and
+#: names each group by its title.
 WORKER_COLUMN = "scraper_title"
+WORKER_SLUG_COLUMN = "scraper_slug"
+#: The time columns of a run frame.
+TIME_COLUMNS = ("started_at", "finished_at")
 VERSION_COLUMN = "version"
 FETCH_ERROR_COLUMN = "fetch_error"
 #: An abort in progress; final once it has an end time.
@@ -50,6 +63,70 @@ def check_frame(data: object, required: Iterable[str], caller: str) -> pd.DataFr
             f"a run frame has {', '.join(c.name for c in RUN_COLUMNS)}"
         )
     return data
+
+
+def _is_integer(dtype: object) -> bool:
+    return pd.api.types.is_integer_dtype(dtype)
+
+
+#: What the analysis needs each column to hold: a test of its dtype, what it is called, and how
+#: a frame read from CSV (text in these columns) gets it.
+DTYPE_RULES: dict[str, tuple[Callable[[object], bool], str, str]] = {
+    "duration": (
+        pd.api.types.is_timedelta64_dtype,
+        "timedelta64",
+        "pd.to_timedelta(df['duration'])",
+    ),
+    **{
+        name: (
+            pd.api.types.is_datetime64_any_dtype,
+            "datetime64",
+            f"pd.to_datetime(df[{name!r}], utc=True)",
+        )
+        for name in TIME_COLUMNS
+    },
+    **{
+        name: (_is_integer, "integers (Int64)", f"df[{name!r}].astype('Int64')")
+        for name in ("results", "traffic")
+    },
+}
+
+
+def check_dtypes(data: pd.DataFrame, columns: Iterable[str], caller: str) -> None:
+    """A TypeError naming the first of ``columns`` whose dtype is not a run frame's.
+
+    >>> check_dtypes(pd.DataFrame({"duration": ["0:05:00"]}), ["duration"], "f")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: f: duration must be timedelta64, got dtype str; ...: pd.to_timedelta(df['duration'])
+    """
+    for name in columns:
+        if name not in data.columns:
+            continue
+        accepts, expected, conversion = DTYPE_RULES[name]
+        dtype = data[name].dtype
+        if not accepts(dtype):
+            raise TypeError(
+                f"{caller}: {name} must be {expected}, got dtype {dtype}; for a frame read "
+                f"from CSV: {conversion}"
+            )
+
+
+def utc_times(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with its naive time columns read as UTC (aware ones are left as they are).
+
+    >>> utc_times(pd.DataFrame({"started_at": pd.to_datetime(["2026-03-01"])}))["started_at"][0]
+    Timestamp('2026-03-01 00:00:00+0000', tz='UTC')
+    """
+    naive = {
+        name: data[name].dt.tz_localize("UTC")
+        for name in TIME_COLUMNS
+        if name in data.columns
+        and pd.api.types.is_datetime64_dtype(data[name].dtype)
+        and not isinstance(data[name].dtype, pd.DatetimeTZDtype)
+    }
+    return data.assign(**naive) if naive else data
 
 
 def check_column(data: pd.DataFrame, name: object, param: str, caller: str) -> str:

@@ -4,6 +4,10 @@
   (the categorical order), versions sort as versions (:func:`version_key`), numbers and times
   by value, and everything else (worker titles and slugs, origins) by total cost, most
   expensive first. A missing value is the group :data:`MISSING_LABEL`, always last.
+* **A worker is its slug.** Two owners' workers may share a title, and a worker may be renamed:
+  grouping by ``scraper_title`` groups by ``scraper_slug`` when the frame has it, and names
+  each worker by its title (its newest run's). Workers that share a title are told apart by
+  their slug: ``Jobs (acme~jobs)``, ``Jobs (…8XMCR6B9)`` (:func:`worker_labels`).
 * **A version belongs to its worker.** Grouping by ``version`` groups by worker and version:
   two workers' ``v1.0.0`` are two groups, named ``"<worker> · v1.0.0"``, workers in cost
   order and each worker's versions in version order.
@@ -13,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +28,7 @@ import pyarrow.compute as pc
 from coreclaw_frames.analysis.frame import (
     VERSION_COLUMN,
     WORKER_COLUMN,
+    WORKER_SLUG_COLUMN,
     check_column,
     check_frame,
     split_fetch_failures,
@@ -42,6 +48,7 @@ __all__ = [
     "group_order",
     "grouping",
     "limit",
+    "worker_labels",
 ]
 
 #: How many groups a chart shows before the rest are pooled into one "other" group.
@@ -52,6 +59,8 @@ OTHER_LABEL = "other"
 MISSING_LABEL = "(missing)"
 #: Between a worker and its version in a group's name.
 VERSION_SEPARATOR = " · "
+#: A worker slug that is a ULID is told apart by this many of its last characters.
+SLUG_TAIL_CHARS = 8
 # Group keys join their parts with a control character that titles do not contain, so that
 # ("a · b", "c") and ("a", "b · c") stay two groups; the pooled group's key starts with one.
 _KEY_SEPARATOR = "\x1f"
@@ -100,14 +109,18 @@ def expand_versions(columns: Sequence[str], available: Sequence[str]) -> list[st
     return expanded
 
 
-def _labels(values: pd.Series) -> pd.Series:
-    """Group labels as Arrow strings, with missing values labelled :data:`MISSING_LABEL`."""
+def _text(values: pd.Series) -> pd.Series:
+    """``values`` as Arrow strings, missing values kept missing."""
     try:
-        labels = values.astype(STRING_DTYPE)
+        return values.astype(STRING_DTYPE)
     except (TypeError, ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
         objects = [None if _is_missing(v) else str(v) for v in values.astype(object)]
-        labels = pd.Series(objects, index=values.index, dtype=STRING_DTYPE)
-    return labels.fillna(MISSING_LABEL)
+        return pd.Series(objects, index=values.index, dtype=STRING_DTYPE)
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    """Group labels as Arrow strings, with missing values labelled :data:`MISSING_LABEL`."""
+    return _text(values).fillna(MISSING_LABEL)
 
 
 def _is_missing(value: object) -> bool:
@@ -150,8 +163,70 @@ def _cost_rank(labels: pd.Series, usage: pa.Array, exclude: str | None) -> list[
     return [str(label) for label in totals["key"].take(order).to_pylist()]
 
 
+def _slug_tag(slug: str) -> str:
+    """A short, stable tag of a worker slug: an ``owner~name`` path whole, a ULID's tail.
+
+    >>> _slug_tag("acme~jobs"), _slug_tag("01KSFDS8XWTJME33C08XMCR6B9")
+    ('acme~jobs', '…8XMCR6B9')
+    """
+    return slug if "~" in slug or len(slug) <= SLUG_TAIL_CHARS else "…" + slug[-SLUG_TAIL_CHARS:]
+
+
+def worker_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each row's worker (its ``scraper_slug``), named by its title.
+
+    A worker's title is that of its newest run with one (a renamed worker keeps one name);
+    workers sharing a title get their slug's tag after it, a worker without a title its slug,
+    and a row without a slug :data:`MISSING_LABEL`.
+
+    >>> frame = pd.DataFrame({"scraper_title": ["Jobs", "Jobs", "Shop"],
+    ...                       "scraper_slug": ["acme~jobs", "01KSFDS8XWTJME33C08XMCR6B9", "S1"]})
+    >>> worker_labels(frame).tolist()
+    ['Jobs (acme~jobs)', 'Jobs (…8XMCR6B9)', 'Shop']
+    """
+    slugs = pa.array(_labels(frame[WORKER_SLUG_COLUMN]))
+    runs = pa.table({"slug": slugs, "title": pa.array(_text(frame[WORKER_COLUMN]))})
+    started = frame["started_at"] if "started_at" in frame.columns else None
+    if started is not None and pd.api.types.is_datetime64_any_dtype(started.dtype):
+        # Oldest first (not started yet: first of all), so that the last title is the newest.
+        times = pa.array(started).cast(pa.int64())
+        runs = runs.take(pc.sort_indices(pc.fill_null(times, -(2**63))))
+    titled = runs.filter(
+        pc.and_(pc.is_valid(runs["title"]), pc.not_equal(runs["slug"], MISSING_LABEL))
+    )
+    newest = titled.group_by("slug", use_threads=False).aggregate([("title", "last")])
+    title_of = dict(zip(newest["slug"].to_pylist(), newest["title_last"].to_pylist(), strict=True))
+    workers = [slug for slug in pc.unique(slugs).to_pylist() if slug != MISSING_LABEL]
+    base = {slug: str(title_of.get(slug, slug)) for slug in workers}
+    shared = Counter(base.values())
+    names = {
+        slug: title if shared[title] == 1 else f"{title} ({_slug_tag(slug)})"
+        for slug, title in base.items()
+    }
+    clashes = Counter(names.values())
+    names = {
+        slug: name if clashes[name] == 1 else f"{base[slug]} ({slug})"
+        for slug, name in names.items()
+    }
+    names[MISSING_LABEL] = MISSING_LABEL
+    keys, shown = pa.array(list(names), pa.string()), pa.array(list(names.values()), pa.string())
+    labels = shown.take(pc.index_in(slugs, value_set=keys))
+    return pd.Series(pd.arrays.ArrowExtensionArray(labels), index=frame.index)
+
+
+def _worker_grouping(frame: pd.DataFrame, usage: pa.Array) -> Grouping:
+    """Group by worker slug, named as :func:`worker_labels` says, in cost order."""
+    labels = worker_labels(frame)
+    has_missing = bool((labels == MISSING_LABEL).any())
+    order = _cost_rank(labels, usage, MISSING_LABEL if has_missing else None)
+    return Grouping(WORKER_COLUMN, labels, [*order, MISSING_LABEL] if has_missing else order)
+
+
 def column_grouping(frame: pd.DataFrame, column: str, usage: pa.Array) -> Grouping:
-    """Label every row by ``column`` alone and put the labels in their data-type order."""
+    """Label every row by ``column`` alone and put the labels in their data-type order; by
+    worker (``scraper_title``) when the frame has slugs, see :func:`worker_labels`."""
+    if column == WORKER_COLUMN and WORKER_SLUG_COLUMN in frame.columns:
+        return _worker_grouping(frame, usage)
     values = frame[column]
     labels = _labels(values)
     missing = values.isna().to_numpy(dtype=bool, na_value=True)

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from coreclaw_frames.analysis.counts import COUNT_DTYPE, count_sums
 from coreclaw_frames.analysis.frame import (
+    check_dtypes,
     check_frame,
     check_now,
     final_mask,
@@ -30,6 +32,7 @@ __all__ = [
     "Periods",
     "check_freq",
     "period_totals",
+    "run_period_totals",
     "run_periods",
 ]
 
@@ -95,10 +98,7 @@ def run_periods(data: pd.DataFrame, freq: str, now: object, caller: str) -> Peri
     check_frame(data, ("status", "usage", "started_at"), caller)
     period_freq, name = check_freq(freq, caller)
     clock = check_now(now, caller)
-    if not pd.api.types.is_datetime64_any_dtype(data["started_at"].dtype):
-        raise TypeError(
-            f"{caller}: started_at must be datetime64, got dtype {data['started_at'].dtype}"
-        )
+    check_dtypes(data, ("started_at",), caller)
     runs, fetch_failed = split_fetch_failures(data)
     started = runs["started_at"].notna().to_numpy(dtype=bool, na_value=False)
     not_started = int((~started).sum())
@@ -160,8 +160,14 @@ def period_totals(data: pd.DataFrame, freq: str = "M", *, now: object = None) ->
     >>> table["total_cost"].sum() == df["usage"].sum()
     True
     """
-    caller = "period_totals"
+    return run_period_totals(data, freq, now, "period_totals")
+
+
+def run_period_totals(data: pd.DataFrame, freq: str, now: object, caller: str) -> pd.DataFrame:
+    """:func:`period_totals`, its errors labelled with ``caller`` (the function the user
+    called)."""
     check_frame(data, ("results", "traffic"), caller)
+    check_dtypes(data, ("results", "traffic"), caller)
     periods = run_periods(data, freq, now, caller)
     runs = periods.runs
     index = periods.span.rename(periods.name)
@@ -176,12 +182,12 @@ def period_totals(data: pd.DataFrame, freq: str = "M", *, now: object = None) ->
     }
     grouped = runs.groupby(periods.ordinals, sort=False)
     columns: dict[str, pd.Series] = {
-        "runs": grouped.size().reindex(ordinals, fill_value=0).astype("Int64"),
+        "runs": grouped.size().reindex(ordinals, fill_value=0).astype(COUNT_DTYPE),
     }
     for name, mask in masks.items():
         columns[name] = money_series(sums_where(keys, periods.usage, mask, ordinals), ordinals)
     for name in ("results", "traffic"):
-        columns[name] = grouped[name].sum().reindex(ordinals, fill_value=0).astype("Int64")
+        columns[name] = count_sums(runs[name], keys, ordinals, name, caller)
     columns["complete"] = pd.Series(periods.complete, index=ordinals, dtype=bool)
     result = ReadableFrame(
         {name: pd.Series(column.array, index=index) for name, column in columns.items()},

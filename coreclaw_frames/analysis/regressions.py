@@ -18,6 +18,7 @@ import pyarrow as pa
 from coreclaw_frames.analysis.frame import (
     VERSION_COLUMN,
     WORKER_COLUMN,
+    check_dtypes,
     check_frame,
     check_top,
     final_mask,
@@ -25,7 +26,11 @@ from coreclaw_frames.analysis.frame import (
 )
 from coreclaw_frames.analysis.grouping import MISSING_LABEL
 from coreclaw_frames.analysis.money import rise
-from coreclaw_frames.analysis.stats import SUMMARY_INPUT_COLUMNS, summary
+from coreclaw_frames.analysis.stats import (
+    SUMMARY_INPUT_COLUMNS,
+    SUMMARY_TYPED_COLUMNS,
+    run_summary,
+)
 from coreclaw_frames.display import UNIT_COST_PLACES, ReadableFrame
 from coreclaw_frames.schema import STRING_DTYPE, USAGE_TOTAL_ARROW_TYPE
 
@@ -35,6 +40,7 @@ __all__ = [
     "MIN_RUNS",
     "REGRESSION_COLUMNS",
     "REGRESSION_THRESHOLD",
+    "run_version_regressions",
     "version_regressions",
 ]
 
@@ -103,9 +109,11 @@ def version_regressions(
     -------
     DataFrame
         One row per regressing version, workers in total-cost order, with the columns
-        :data:`REGRESSION_COLUMNS`: ``previous_runs`` and ``runs`` count finished runs,
-        ``duration_change`` and ``cost_change`` are relative (Float64: 0.25 is +25%), and
-        the booleans ``duration_regressed`` and ``cost_regressed`` say which rose. In
+        :data:`REGRESSION_COLUMNS` (``scraper_title`` names the worker as every table does:
+        a worker is its slug, two that share a title are told apart by it): ``previous_runs``
+        and ``runs`` count finished runs, ``duration_change`` and ``cost_change`` are relative
+        (Float64: 0.25 is +25%), and the booleans ``duration_regressed`` and
+        ``cost_regressed`` say which rose. In
         ``attrs``: ``compared`` (pairs of versions compared) and ``too_few_runs`` (versions
         left out for having fewer than ``min_runs`` finished runs).
 
@@ -120,13 +128,21 @@ def version_regressions(
       previous_version  version
     0           v1.0.9  v1.0.10
     """
-    caller = "version_regressions"
+    return run_version_regressions(data, min_runs, threshold, "version_regressions")
+
+
+def run_version_regressions(
+    data: pd.DataFrame, min_runs: int, threshold: float | Decimal, caller: str
+) -> pd.DataFrame:
+    """:func:`version_regressions`, its errors labelled with ``caller`` (the function the
+    user called)."""
     check_frame(data, (WORKER_COLUMN, VERSION_COLUMN, *SUMMARY_INPUT_COLUMNS), caller)
+    check_dtypes(data, SUMMARY_TYPED_COLUMNS, caller)
     limit = _check_threshold(threshold, caller)
     min_runs = check_top(min_runs, caller, "min_runs")
     runs, _ = split_fetch_failures(data)
     finished = runs.loc[final_mask(runs)]
-    table = summary(finished, by=[WORKER_COLUMN, VERSION_COLUMN])
+    table = run_summary(finished, [WORKER_COLUMN, VERSION_COLUMN], caller)
     versions = [r for r in table.itertuples() if r.Index[1] != MISSING_LABEL]
     enough = [r for r in versions if r.runs >= min_runs]
     # The table is sorted by worker, then version: consecutive rows of one worker are pairs.

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from coreclaw_frames.analysis.counts import COUNT_DTYPE, count_sums
 from coreclaw_frames.analysis.frame import (
     WORKER_COLUMN,
     check_column,
+    check_dtypes,
     check_frame,
     final_mask,
     split_fetch_failures,
@@ -40,6 +42,8 @@ __all__ = [
     "SUMMARY_INPUT_COLUMNS",
     "failure_costs",
     "group_keys",
+    "run_failure_costs",
+    "run_summary",
     "summary",
 ]
 
@@ -81,6 +85,8 @@ FAILURE_COLUMNS = (
 )
 #: Run-frame columns that :func:`summary` reads (besides ``by``).
 SUMMARY_INPUT_COLUMNS = ("status", "usage", "duration", "results", "traffic")
+#: Of those, the columns whose dtype :func:`summary` checks (``usage`` is checked as money).
+SUMMARY_TYPED_COLUMNS = ("duration", "results", "traffic")
 
 
 def _columns(data: pd.DataFrame, by: object, caller: str) -> list[str]:
@@ -110,14 +116,14 @@ def group_keys(
 def _empty_summary(index: pd.Index) -> pd.DataFrame:
     return ReadableFrame(
         {
-            **{name: pd.Series(dtype="Int64") for name in ("runs", *OUTCOMES)},
+            **{name: pd.Series(dtype=COUNT_DTYPE) for name in ("runs", *OUTCOMES)},
             "success_rate": pd.Series(dtype="Float64"),
             "total_cost": pd.Series(dtype=MONEY_DTYPE),
             "mean_cost": pd.Series(dtype=MONEY_DTYPE),
             "median_duration": pd.Series(dtype="timedelta64[s]"),
             "p95_duration": pd.Series(dtype="timedelta64[s]"),
-            "results": pd.Series(dtype="Int64"),
-            "traffic": pd.Series(dtype="Int64"),
+            "results": pd.Series(dtype=COUNT_DTYPE),
+            "traffic": pd.Series(dtype=COUNT_DTYPE),
             "cost_per_1k_results": pd.Series(dtype=MONEY_DTYPE),
         },
         index=index,
@@ -148,8 +154,11 @@ def summary(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -> pd.D
     by
         The column (or list of columns) to group by, each ordered as in
         :func:`~coreclaw_frames.analysis.group_order`; missing values form the group
-        ``"(missing)"``. A version belongs to its worker: grouping by ``"version"`` groups
-        by ``["scraper_title", "version"]``, so two workers' ``v1.0.0`` stay apart.
+        ``"(missing)"``. A worker is its slug: grouping by ``"scraper_title"`` groups by
+        ``scraper_slug`` and names each worker by its title, two that share one told apart by
+        their slug (``"Jobs (acme~jobs)"``). A version belongs to its worker: grouping by
+        ``"version"`` groups by ``["scraper_title", "version"]``, so two workers' ``v1.0.0``
+        stay apart.
 
     Returns
     -------
@@ -173,9 +182,14 @@ def summary(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -> pd.D
     >>> summary(df, by="version").index.names
     FrozenList(['scraper_title', 'version'])
     """
-    caller = "summary"
+    return run_summary(data, by, "summary")
+
+
+def run_summary(data: pd.DataFrame, by: str | Sequence[str], caller: str) -> pd.DataFrame:
+    """:func:`summary`, its errors labelled with ``caller`` (the function the user called)."""
     columns = _columns(data, by, caller)
     check_frame(data, SUMMARY_INPUT_COLUMNS, caller)
+    check_dtypes(data, SUMMARY_TYPED_COLUMNS, caller)
     runs, fetch_failed = split_fetch_failures(data)
     usage = usage_array(runs["usage"], caller)
     index, keys = group_keys(runs, columns, usage)
@@ -184,19 +198,19 @@ def summary(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -> pd.D
     if runs.empty:
         return result
 
-    grouped_flags = _outcome_flags(runs).groupby(keys, sort=False)
-    counts = grouped_flags.sum().reindex(index)
-    result["runs"] = grouped_flags.size().reindex(index).astype("Int64")
+    flags = _outcome_flags(runs)
+    result["runs"] = flags.groupby(keys, sort=False).size().reindex(index).astype(COUNT_DTYPE)
     for name in OUTCOMES:
-        result[name] = counts[name].astype("Int64")
-    finished = counts[list(OUTCOMES)].sum(axis=1)
+        result[name] = count_sums(flags[name], keys, index, name, caller)
+    counts = result[list(OUTCOMES)].astype("int64")
+    finished = counts.sum(axis=1)
     result["success_rate"] = (counts["succeeded"] / finished.where(finished > 0)).astype("Float64")
 
     durations = runs["duration"].groupby(keys, sort=False)
     result["median_duration"] = durations.median().reindex(index).astype("timedelta64[s]")
     result["p95_duration"] = durations.quantile(P95).reindex(index).astype("timedelta64[s]")
     for name in ("results", "traffic"):
-        result[name] = runs[name].groupby(keys, sort=False).sum().reindex(index).astype("Int64")
+        result[name] = count_sums(runs[name], keys, index, name, caller)
 
     sums = decimal_sums(keys, usage).reindex(index)
     totals = [money(cost) for cost in sums["cost"]]
@@ -241,7 +255,12 @@ def failure_costs(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -
     ...     df.loc[df["status"].isin(["failed", "aborting", "aborted"]), "usage"].sum())
     True
     """
-    caller = "failure_costs"
+    return run_failure_costs(data, by, "failure_costs")
+
+
+def run_failure_costs(data: pd.DataFrame, by: str | Sequence[str], caller: str) -> pd.DataFrame:
+    """:func:`failure_costs`, its errors labelled with ``caller`` (the function the user
+    called)."""
     columns = _columns(data, by, caller)
     check_frame(data, ("status", "usage"), caller)
     runs, fetch_failed = split_fetch_failures(data)
@@ -256,18 +275,18 @@ def failure_costs(data: pd.DataFrame, by: str | Sequence[str] = WORKER_COLUMN) -
     aborted_costs = sums_where(keys, usage, aborted, index)
     lost = [f + a for f, a in zip(failed_costs, aborted_costs, strict=True)]
     flags = pd.DataFrame({"failed": failed, "aborted": aborted}, index=runs.index).astype("int64")
-    counts = flags.groupby(keys, sort=False).sum().reindex(index)
+    counts = {name: count_sums(flags[name], keys, index, name, caller) for name in flags}
     runs_per_group = flags.groupby(keys, sort=False).size().reindex(index)
     shares = [
         float(part / whole) if whole else None for part, whole in zip(lost, totals, strict=True)
     ]
     result = ReadableFrame(
         {
-            "runs": runs_per_group.fillna(0).astype("Int64"),
+            "runs": runs_per_group.fillna(0).astype(COUNT_DTYPE),
             "total_cost": money_series(totals, index),
-            "failed": counts["failed"].fillna(0).astype("Int64"),
+            "failed": counts["failed"],
             "failed_cost": money_series(failed_costs, index),
-            "aborted": counts["aborted"].fillna(0).astype("Int64"),
+            "aborted": counts["aborted"],
             "aborted_cost": money_series(aborted_costs, index),
             "failed_or_aborted_cost": money_series(lost, index),
             "failed_or_aborted_share": pd.Series(shares, index=index, dtype="Float64"),

@@ -7,6 +7,8 @@ functions above this layer never see a path, a method, a code or a wire field na
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import math
 import os
@@ -20,7 +22,7 @@ from coreclaw_frames.api.paging import FetchMany, fetch_in_turn, read_all
 from coreclaw_frames.api.transport import Transport
 from coreclaw_frames.api.v1 import STATUS_BY_CODE, V1
 from coreclaw_frames.api.v2 import V2
-from coreclaw_frames.errors import TransportError
+from coreclaw_frames.errors import TransportError, quoted
 
 __all__ = [
     "API_VERSIONS",
@@ -111,6 +113,7 @@ class Client:
             raise TypeError(f"cache_dir must be a path or None, got {cache_dir!r}")
         self.cache_dir = cache_dir
         self._dialect = DIALECTS[self.api_version]
+        self._api_key = api_key
         self._transport = Transport(
             self.base_url,
             self._dialect.auth_headers(api_key),
@@ -118,6 +121,7 @@ class Client:
             max_retries=self.max_retries,
             rate_limit=self.rate_limit,
             pool_size=self.max_workers,
+            secret=api_key,
         )
 
     def __repr__(self) -> str:
@@ -159,6 +163,35 @@ class Client:
         """
         return self._transport.requests_sent
 
+    @property
+    def clock_offset(self) -> float | None:
+        """The server's clock minus this machine's, in seconds, from the ``Date`` of the
+        latest answer; ``None`` before any answer that had one.
+
+        >>> client.clock_offset  # doctest: +SKIP
+        -0.4
+        """
+        return self._transport.clock_offset
+
+    def server_time(self) -> int:
+        """The server's time now (unix seconds) as far as this client knows: this machine's
+        clock corrected by :attr:`clock_offset` (uncorrected before the first answer).
+
+        >>> client.server_time()  # doctest: +SKIP
+        1773619200
+        """
+        return int(time.time() + (self._transport.clock_offset or 0.0))
+
+    def key_digest(self, salt: bytes) -> str:
+        """A keyed hash (HMAC-SHA256, hex) of this client's API key: tells two keys apart
+        without storing either. Equal for one key and one salt, unrelated otherwise.
+
+        >>> a, b = Client(api_key="one"), Client(api_key="two")
+        >>> a.key_digest(b"s") == Client(api_key="one").key_digest(b"s") != b.key_digest(b"s")
+        True
+        """
+        return hmac.new(salt, self._api_key.encode(), hashlib.sha256).hexdigest()
+
     def history_windows(self, since: int, until: int) -> list[tuple[int, int]] | None:
         """The ``[start, end)`` windows (unix seconds) in which Run History of ``[since, until)``
         is listed, one listing each; ``None`` when the API cannot list a time window (v1)."""
@@ -177,7 +210,7 @@ class Client:
         if not isinstance(data, dict):
             raise _malformed(request, f"data is {type(data).__name__}")
         if data.get("slug") != slug:
-            raise _malformed(request, f"asked for run {slug}, got {data.get('slug')!r}")
+            raise _malformed(request, f"asked for run {slug}, got {quoted(data.get('slug'))}")
         return _stamped(self._dialect.canonical_run(data))
 
     def run_history(
@@ -232,7 +265,7 @@ class Client:
             read,
             since=since,
             until=until,
-            now=int(time.time()),
+            now=self.server_time,
             filters=RunFilter(worker=worker, status=status),
             limit=limit,
         )

@@ -22,6 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, ClassVar
 
 from coreclaw_frames.errors import (
@@ -32,12 +33,14 @@ from coreclaw_frames.errors import (
     RateLimitError,
     ServerError,
     TransportError,
+    quoted,
 )
 
 __all__ = [
     "CANONICAL_RUN_FIELDS",
     "FINAL_STATUSES",
     "STATUS_LABELS",
+    "Clock",
     "CodeTable",
     "Dialect",
     "Page",
@@ -45,6 +48,7 @@ __all__ = [
     "RunFilter",
     "is_final",
     "parse_retry_after",
+    "server_date",
 ]
 
 #: Run statuses in lifecycle order, shared by every API version. v1's codes 1-5 are ready,
@@ -161,6 +165,8 @@ class CodeTable:
 #: A function that reads every page of one Run History listing (see ``api.paging``):
 #: ``read(filters, limit=..., older=...)`` returns canonical records, newest first.
 ListingReader = Callable[..., list[dict[str, Any]]]
+#: The server's time as far as the client knows it (unix seconds), asked when needed.
+Clock = Callable[[], int]
 
 
 class Dialect(ABC):
@@ -217,7 +223,7 @@ class Dialect(ABC):
         *,
         since: int | None,
         until: int | None,
-        now: int,
+        now: Clock,
         filters: RunFilter,
         limit: int | None,
     ) -> list[dict[str, Any]]:
@@ -319,6 +325,26 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def server_date(headers: Mapping[str, str]) -> float | None:
+    """The answer's ``Date`` header as unix seconds; ``None`` if absent or unreadable.
+
+    >>> server_date({"Date": "Wed, 04 Mar 2026 10:00:00 GMT"})
+    1772618400.0
+    >>> server_date({"Date": "yesterday"}) is None
+    True
+    """
+    value = headers.get("Date")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an obsolete form without a zone: HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
 def _netloc(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -330,4 +356,6 @@ def _netloc(url: str) -> str:
 
 def _excerpt(body: bytes) -> str:
     text = body[:BODY_EXCERPT].decode("utf-8", errors="replace")
-    return repr(text) + ("..." if len(body) > BODY_EXCERPT else "")
+    if len(body) <= BODY_EXCERPT:
+        return quoted(text, BODY_EXCERPT)
+    return f"{text!r}… ({len(body):,} bytes)"

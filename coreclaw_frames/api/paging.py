@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from coreclaw_frames.api.dialect import Page
-from coreclaw_frames.errors import TransportError
+from coreclaw_frames.errors import TransportError, brief, quoted
 
 __all__ = [
     "CATCH_UP_ROUNDS",
@@ -160,11 +160,13 @@ class _Reader:
     def add(self, page: int, answer: Page) -> None:
         count, items = answer.count, answer.items
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise TransportError(f"malformed answer: {self.what} page {page} has count {count!r}")
+            raise TransportError(
+                f"malformed answer: {self.what} page {page} has count {quoted(count)}"
+            )
         if count > MAX_COUNT:
             raise TransportError(
-                f"malformed answer: {self.what} page {page} claims {count:,} items, more than "
-                f"the {MAX_COUNT:,} this reader believes"
+                f"malformed answer: {self.what} page {page} claims {brief(f'{count:,}')} items, "
+                f"more than the {MAX_COUNT:,} this reader believes"
             )
         self.count = count
         if self.first_count is None:

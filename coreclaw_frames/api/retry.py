@@ -82,14 +82,19 @@ def should_retry(error: BaseException) -> bool:
     return isinstance(error, CoreClawError) and error.transient
 
 
-def backoff(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
+def backoff(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
     """Exponential backoff before retry number ``attempt`` (1-based), without jitter.
+
+    ``base`` and ``cap`` default to :data:`BACKOFF_BASE` and :data:`BACKOFF_MAX` as they are
+    when called (the policy is read at call time, never frozen into a default argument).
 
     >>> [backoff(n) for n in (1, 2, 3)]
     [0.25, 0.5, 1.0]
     """
     if attempt < 1:
         raise ValueError(f"attempt must be >= 1, got {attempt}")
+    base = BACKOFF_BASE if base is None else base
+    cap = BACKOFF_MAX if cap is None else cap
     return min(cap, base * 2 ** (attempt - 1))
 
 

@@ -14,14 +14,18 @@ It is the one place where ``requests`` exceptions become ours. Bounds:
   batch instead of costing every slug its retries;
 * :meth:`Transport.cancel` (Ctrl-C) cuts every request in flight and every wait at once.
 
-Redirects are never followed: the key is only ever sent to the configured host.
+Redirects are never followed: the key is only ever sent to the configured host. A server that
+quotes the key back (in an error message, in a run's ``err_msg``) never gets it any further:
+:func:`scrub_secret` replaces it in every answer body, before anything reads the body.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -32,7 +36,7 @@ import requests
 import tenacity
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from coreclaw_frames.api.dialect import Dialect, Request
+from coreclaw_frames.api.dialect import Dialect, Request, server_date
 from coreclaw_frames.api.retry import RateController, RetryBudget, retry_delay, should_retry
 from coreclaw_frames.api.watchdog import Attempt, Watchdog, watched_adapter
 from coreclaw_frames.errors import (
@@ -45,7 +49,15 @@ from coreclaw_frames.errors import (
     TransportError,
 )
 
-__all__ = ["CONNECT_FAILURES_TO_STOP", "MAX_ANSWER_BYTES", "USER_AGENT", "Transport"]
+__all__ = [
+    "CONNECT_FAILURES_TO_STOP",
+    "MAX_ANSWER_BYTES",
+    "MIN_SECRET_CHARS",
+    "REDACTED",
+    "USER_AGENT",
+    "Transport",
+    "scrub_secret",
+]
 
 logger = logging.getLogger("coreclaw_frames")
 
@@ -56,6 +68,18 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 CONNECT_FAILURES_TO_STOP = 3
 #: Bytes read from the socket at a time.
 READ_CHUNK = 64 * 1024
+#: An HTTP ``Date`` names a whole second.
+DATE_RESOLUTION = 1.0
+#: What the key is replaced with in an answer that quotes it.
+REDACTED = "***"
+#: A key shorter than this is not looked for in answers: it could not be told apart from
+#: ordinary text (CoreClaw's keys are far longer).
+MIN_SECRET_CHARS = 8
+# One escape of a JSON string: \uXXXX or a short escape. Those of ASCII characters decoded are
+# enough to find an escaped key (keys are printable ASCII); scanning every escape keeps the
+# scan aligned ("\\u0041" is a backslash and "u0041").
+_JSON_ESCAPE = re.compile(rb'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
+_SHORT_ESCAPES = {b'"': b'"', b"\\": b"\\", b"/": b"/"}
 
 
 class Transport:
@@ -70,8 +94,10 @@ class Transport:
         max_retries: int,
         rate_limit: float | None,
         pool_size: int,
+        secret: str = "",
     ) -> None:
         self.base_url = base_url
+        self._secret = secret.encode() if len(secret) >= MIN_SECRET_CHARS else b""
         self.host = urlsplit(base_url).netloc
         self.timeout = timeout
         self.max_retries = max_retries
@@ -83,6 +109,9 @@ class Transport:
         self._epoch = 0  # bumped by cancel(): attempts of an older epoch stop
         self._connect_failures = 0
         self.requests_sent = 0
+        #: The server's clock minus this machine's (seconds), from the ``Date`` of the latest
+        #: answer that had one; None before any.
+        self.clock_offset: float | None = None
         self._watchdog = Watchdog()
         self._session = _new_session(base_url, pool_size)
         self._closed = False
@@ -168,7 +197,7 @@ class Transport:
                     stream=True,
                 )
                 try:
-                    body = _read_capped(response)
+                    body = scrub_secret(_read_capped(response), self._secret)
                 finally:
                     response.close()
             except requests.RequestException as exc:
@@ -178,6 +207,7 @@ class Transport:
                 raise error from exc
         with self._lock:
             self._connect_failures = 0
+        self._read_clock(response.headers)
         try:
             data = dialect.unwrap(response.status_code, response.headers, body, request.what)
         except RateLimitError as exc:
@@ -185,6 +215,14 @@ class Transport:
             raise
         self.rate.answered(sent_at)
         return data
+
+    def _read_clock(self, headers: Mapping[str, str]) -> None:
+        """Note how far the server's clock is from ours, from the answer's ``Date``."""
+        sent = server_date(headers)
+        if sent is not None:
+            # Date is the second the answer was sent, cut to the second: on average half a
+            # second before it arrived.
+            self.clock_offset = sent + DATE_RESOLUTION / 2 - time.time()
 
     def _translate(self, exc: requests.RequestException, attempt: Attempt) -> CoreClawError:
         """Our error for a failure of ``requests``, naming the host where it is at fault."""
@@ -236,6 +274,51 @@ def _read_capped(response: requests.Response) -> bytes:
             raise _too_large()
         parts.append(chunk)
     return b"".join(parts)
+
+
+def scrub_secret(body: bytes, secret: bytes) -> bytes:
+    r"""``body`` with every occurrence of ``secret`` replaced by :data:`REDACTED`, also where a
+    JSON string spells it with escapes (``\u0073k-...``); ``body`` itself when it holds none.
+
+    >>> scrub_secret(b'{"message": "bad key sk-12345678"}', b"sk-12345678")
+    b'{"message": "bad key ***"}'
+    >>> scrub_secret(b'{"message": "bad key \\u0073k-12345678"}', b"sk-12345678")
+    b'{"message":"bad key ***"}'
+    """
+    if not secret:
+        return body
+    if secret in body:
+        body = body.replace(secret, REDACTED.encode())
+    if b"\\" not in body or secret not in _JSON_ESCAPE.sub(_ascii_escape, body):
+        return body
+    text = secret.decode()
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON: what is quoted of it must not hold the key
+        return _JSON_ESCAPE.sub(_ascii_escape, body).replace(secret, REDACTED.encode())
+    clean = _scrub_strings(document, text)
+    return json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _ascii_escape(match: re.Match[bytes]) -> bytes:
+    code, short = match.groups()
+    if short is not None:
+        return _SHORT_ESCAPES.get(short, match.group(0))
+    value = int(code, 16)
+    return bytes([value]) if value < 0x80 else match.group(0)
+
+
+def _scrub_strings(value: Any, secret: str) -> Any:
+    """``value`` (decoded JSON) with ``secret`` replaced in every string, keys included."""
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
+    if isinstance(value, list):
+        return [_scrub_strings(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {
+            _scrub_strings(key, secret): _scrub_strings(item, secret) for key, item in value.items()
+        }
+    return value
 
 
 def _too_large() -> AnswerTooLargeError:

@@ -13,6 +13,7 @@ from typing import Any
 
 from coreclaw_frames.api.dialect import (
     CANONICAL_RUN_FIELDS,
+    Clock,
     CodeTable,
     Dialect,
     ListingReader,
@@ -91,7 +92,7 @@ class V1Dialect(Dialect):
         *,
         since: int | None,
         until: int | None,
-        now: int,
+        now: Clock,
         filters: RunFilter,
         limit: int | None,
     ) -> list[dict[str, Any]]:
@@ -102,12 +103,13 @@ class V1Dialect(Dialect):
         """
         if since is None and until is None:
             return read(filters, limit=limit)
+        current = now()
 
         def started(record: Mapping[str, Any]) -> int | None:
             value = record.get("started_at")
             if not isinstance(value, int) or isinstance(value, bool):
                 return None  # malformed: kept, and flagged by the schema
-            return value or now
+            return value or current
 
         def older(record: Mapping[str, Any]) -> bool:
             at = started(record)

@@ -15,6 +15,7 @@ from typing import Any
 
 from coreclaw_frames.api.dialect import (
     CANONICAL_RUN_FIELDS,
+    Clock,
     CodeTable,
     Dialect,
     ListingReader,
@@ -102,7 +103,7 @@ class V2Dialect(Dialect):
         *,
         since: int | None,
         until: int | None,
-        now: int,
+        now: Clock,
         filters: RunFilter,
         limit: int | None,
     ) -> list[dict[str, Any]]:
@@ -110,18 +111,35 @@ class V2Dialect(Dialect):
 
         Without either bound the server's own default applies: the current month. ``since``
         defaults to the start of the current month. The server filters on creation time and
-        by whole days at the end: runs created later on ``until``'s day (UTC+8) are included.
+        by whole days at the end: runs created later on ``until``'s day (UTC+8) are included,
+        and when ``since`` falls on the last day listed, up to a day after ``since``.
+
+        Without ``until`` the walk reaches the month that holds ``now()``, the server's time as
+        far as the client knows it; ``now`` is asked again after the walk, so a server whose
+        clock turned out to be in a later month has that month listed too.
         """
         if since is None and until is None:
             return read(filters, limit=limit)
-        start = since if since is not None else _month_start(now)
-        records: list[dict[str, Any]] = []
-        for window in month_windows(start, until, now):
-            remaining = None if limit is None else limit - len(records)
-            if remaining == 0:
+        start = since if since is not None else _month_start(now())
+        listed: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        seen: set[Any] = set()
+        while windows := [w for w in month_windows(start, until, now()) if w not in listed]:
+            for window in windows:
+                remaining = None if limit is None else limit - len(seen)
+                if remaining == 0:
+                    break
+                # A window that starts on its last day reaches into the next one: runs may
+                # come twice, and count once.
+                page = read(replace(filters, created=window), limit=remaining)
+                listed[window] = page
+                seen.update(record.get("slug") for record in page)
+            if until is not None or (limit is not None and len(seen) >= limit):
                 break
-            records.extend(read(replace(filters, created=window), limit=remaining))
-        return records
+        records: dict[Any, dict[str, Any]] = {}
+        for window in sorted(listed, reverse=True):
+            for record in listed[window]:
+                records.setdefault(record.get("slug"), record)
+        return list(records.values())[:limit]
 
 
 def month_windows(since: int, until: int | None, now: int) -> list[tuple[int, int]]:
@@ -141,7 +159,10 @@ def month_windows(since: int, until: int | None, now: int) -> list[tuple[int, in
     for month_start, next_month in _months(since, last):
         start = max(since, month_start)
         end = min(last, next_month - 1)
-        windows.append((start, _day_start(end)))
+        # end_time names a day, and the server refuses one before start_time: a window that
+        # starts later on its last day names that day by its own start, and so reaches up to
+        # a day further (into the next month, even) than asked.
+        windows.append((start, max(start, _day_start(end))))
     return windows[::-1]
 
 

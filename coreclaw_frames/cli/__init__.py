@@ -9,7 +9,7 @@ SLUGS and write `-o`, `common` what they share (exit statuses, one-line errors, 
                          -o runs.parquet [--merge] [--api-version V]
     coreclaw-frames results SLUGS -o rows.parquet [--column C] [--data-id] [--merge]
                             [--api-version V]
-    coreclaw-frames sync PATH [--since D] [--partition-by COL ...] [--api-version V]
+    coreclaw-frames sync PATH [--since D] [--partition-by COL ...] [--new-key] [--api-version V]
     coreclaw-frames sandbox --port 8765 [--seed N] [--runs N] [--latency S]
                             [--fault-rate F] [--rate-limit R]
     coreclaw-frames demo [--data-dir data] [--report reports/cost_report.html] [--api-version V]

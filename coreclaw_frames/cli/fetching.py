@@ -27,7 +27,7 @@ from coreclaw_frames.cli.common import (
     add_api_version,
     api_client,
 )
-from coreclaw_frames.cli.output import Output, check_output, write_frame
+from coreclaw_frames.cli.output import Output, check_output, check_parent, write_frame
 from coreclaw_frames.cli.slugs import DEFAULT_COLUMN, STDIN, read_slugs
 from coreclaw_frames.sync import previous_sync
 
@@ -63,7 +63,7 @@ LIST_V2_NOTE = (
 def _cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch the runs named in SLUGS: one row per unique slug, in input order."""
     slugs = read_slugs(args.slugs, args.column)
-    output = check_output(args.output, merge=args.merge)
+    output = check_output(args.output, merge=args.merge, kind="runs")
     with api_client(args) as client, _library_errors():
         runs = ccf.fetch_runs(slugs, client=client, errors="coerce")
     return _written(runs, output, key=RUN_KEY, total=len(slugs))
@@ -71,7 +71,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     """List Run History (newest first), filtered by the options."""
-    output = check_output(args.output, merge=args.merge)
+    output = check_output(args.output, merge=args.merge, kind="runs")
     with api_client(args) as client, _library_errors():
         runs = ccf.list_runs(
             since=args.since,
@@ -86,14 +86,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     """Bring the Parquet file or dataset PATH up to date with Run History."""
-    if args.since is None and previous_sync(Path(args.path).expanduser()) is None:
+    check_parent(args.path)
+    try:
+        state = previous_sync(Path(args.path).expanduser())
+    except ValueError as exc:  # a damaged state file, named
+        raise UsageError(str(exc)) from exc
+    if args.since is None and state is None:
         raise UsageError(
             f"{args.path} has not been synced yet: its first sync needs --since DATE, the date "
             f"to list Run History from, e.g. --since {DATE_EXAMPLE}"
         )
     with api_client(args) as client, _library_errors():
         runs = ccf.sync_runs(
-            args.path, since=args.since, client=client, partition_cols=args.partition_by
+            args.path,
+            since=args.since,
+            client=client,
+            partition_cols=args.partition_by,
+            new_key=args.new_key,
         )
     done = runs.attrs["sync"]
     print(
@@ -111,7 +120,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 def _cmd_results(args: argparse.Namespace) -> int:
     """Fetch every scraped row of the runs named in SLUGS."""
     slugs = read_slugs(args.slugs, args.column)
-    output = check_output(args.output, merge=args.merge)
+    output = check_output(args.output, merge=args.merge, kind="results")
     with api_client(args) as client, _library_errors():
         rows = ccf.fetch_results(slugs, client=client, errors="coerce", data_id=args.data_id)
     return _written(rows, output, key=RESULTS_KEY, total=len(slugs))
@@ -122,6 +131,8 @@ def _library_errors() -> Iterator[None]:
     """The library's refusals as usage errors; a batch that could not run as a failure."""
     try:
         yield
+    except ccf.ParquetFormatError as exc:  # the target holds something else: bad input
+        raise UsageError(f"{exc}; nothing sent or written") from exc
     except ccf.CoreClawError as exc:
         hint = f"; check ${API_KEY_ENV}" if isinstance(exc, ccf.AuthenticationError) else ""
         raise CommandError(f"{exc}{hint}; nothing written") from exc
@@ -273,6 +284,12 @@ def register(commands: Any) -> None:
         nargs="+",
         metavar="COL",
         help="write a dataset directory partitioned by these columns, e.g. scraper_slug",
+    )
+    sync.add_argument(
+        "--new-key",
+        action="store_true",
+        help="this account's API key changed: check that the new key reads the stored runs "
+        "(a few requests), then sync with it",
     )
     add_api_version(sync)
     sync.set_defaults(handler=_cmd_sync)

@@ -47,10 +47,13 @@ DEMO_MONTH_COLUMNS = ["runs", "total_cost", "failed_cost", "aborted_cost", "in_p
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     """Serve the sandbox until Ctrl-C; stdout starts with the ``export`` lines for a shell."""
     try:
+        # The account's history ends now, as the demo's and the notebooks' do: a sync or a
+        # listing --since a recent date finds runs.
+        account = build_account(seed=args.seed, runs=args.runs, now=int(time.time()))
         server = SandboxServer(
             port=args.port,
             seed=args.seed,
-            runs=args.runs,
+            account=account,
             latency=args.latency,
             fault_rate=args.fault_rate,
             rate_limit=args.rate_limit,

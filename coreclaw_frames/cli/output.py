@@ -1,7 +1,8 @@
 """Writing a frame where ``-o`` says: a Parquet file or dataset, or a CSV file.
 
-The target is checked before anything is fetched, so a bad ``-o`` costs no requests; both
-formats are written atomically (a temporary sibling, then a rename).
+The target is checked before anything is fetched (its directory, its format and, for
+``--merge``, the kind of frame it holds), so a bad ``-o`` costs no requests; both formats are
+written atomically (a temporary sibling, then a rename).
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from coreclaw_frames.cli.common import CSV_SUFFIX, PARQUET_SUFFIX, CommandError,
 from coreclaw_frames.display import csv_frame
 from coreclaw_frames.errors import ParquetFormatError
 from coreclaw_frames.parquet import FRAME_METADATA_KEY, to_parquet
+from coreclaw_frames.parquet.files import read_unlocked, stored_layout
+from coreclaw_frames.parquet.layout import FrameKind
 
-__all__ = ["Output", "check_output", "write_frame"]
+__all__ = ["Output", "check_output", "check_parent", "write_frame"]
+
+#: What each kind of frame is, for messages.
+KIND_NAMES = {"runs": "runs (fetch, list, sync)", "results": "scraped rows (results)"}
 
 #: What a CSV file is written in: UTF-8, which pandas and spreadsheets read.
 CSV_ENCODING = "utf-8"
@@ -35,10 +41,12 @@ class Output:
     merge: bool
 
 
-def check_output(target: str, *, merge: bool) -> Output:
-    """The checked ``-o`` target; a usage error for anything that could not be written.
+def check_output(target: str, *, merge: bool, kind: FrameKind) -> Output:
+    """The checked ``-o`` target for a frame of ``kind``; a usage error for anything that could
+    not be written.
 
-    An existing directory is a dataset written by ``to_parquet``, taken only with ``--merge``.
+    An existing directory is a dataset written by ``to_parquet``, taken only with ``--merge``;
+    what ``--merge`` folds into must hold the same kind of frame.
     """
     path = Path(target).expanduser()
     if path.is_dir():
@@ -46,6 +54,7 @@ def check_output(target: str, *, merge: bool) -> Output:
             raise UsageError(f"{target} is a directory, but not a dataset written by to_parquet")
         if not merge:
             raise UsageError(f"{target} is a Parquet dataset: add --merge to fold the rows into it")
+        _check_kind(path, target, kind)
         return Output(path, csv=False, merge=True)
     suffix = path.suffix.lower()
     if suffix not in (PARQUET_SUFFIX, CSV_SUFFIX):
@@ -55,11 +64,34 @@ def check_output(target: str, *, merge: bool) -> Output:
         )
     if suffix == CSV_SUFFIX and merge:
         raise UsageError(f"--merge needs Parquet output; {target} is a CSV file")
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot write {target}: no directory {str(path.parent)!r}")
-    if merge and path.exists() and not _written_by_to_parquet(path):
-        raise UsageError(f"cannot merge into {target}: not a Parquet file written by to_parquet")
+    check_parent(target)
+    if merge and path.exists():
+        if not _written_by_to_parquet(path):
+            raise UsageError(
+                f"cannot merge into {target}: not a Parquet file written by to_parquet"
+            )
+        _check_kind(path, target, kind)
     return Output(path, csv=suffix == CSV_SUFFIX, merge=merge)
+
+
+def check_parent(target: str) -> None:
+    """A usage error unless the directory ``target`` goes into exists."""
+    parent = Path(target).expanduser().parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {target}: no directory {str(parent)!r}; create it first")
+
+
+def _check_kind(path: Path, target: str, kind: FrameKind) -> None:
+    """A usage error unless the file or dataset at ``path`` holds a frame of ``kind``."""
+    try:
+        held = read_unlocked(path, stored_layout).kind
+    except ParquetFormatError as exc:
+        raise UsageError(f"cannot merge into {target}: {exc}") from exc
+    if held != kind:
+        raise UsageError(
+            f"cannot merge {KIND_NAMES[kind]} into {target}: it holds {KIND_NAMES[held]}; "
+            "write to another file"
+        )
 
 
 def write_frame(frame: pd.DataFrame, output: Output) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from coreclaw_frames.batch import validate_slugs
 from coreclaw_frames.cli.common import CSV_SUFFIX, UsageError
+from coreclaw_frames.errors import brief
 
 __all__ = ["DEFAULT_COLUMN", "STDIN", "read_slugs"]
 
@@ -23,8 +24,9 @@ __all__ = ["DEFAULT_COLUMN", "STDIN", "read_slugs"]
 STDIN = "-"
 DEFAULT_COLUMN = "slug"
 COMMENT_PREFIX = "#"
-#: A byte-order mark (Excel, Notepad) is not part of the first slug.
+#: A byte-order mark (Excel, Notepad) is not part of the first slug, in a file or on stdin.
 ENCODING = "utf-8-sig"
+BYTE_ORDER_MARK = "\ufeff"
 #: How ``validate_slugs`` names an offender: its 1-based position among the values.
 _POSITION = re.compile(r"at position (\d+)")
 
@@ -54,7 +56,7 @@ def read_slugs(source: str, column: str | None) -> list[str]:
 def _read_text(source: str) -> str:
     try:
         if source == STDIN:
-            return sys.stdin.read()
+            return sys.stdin.read().removeprefix(BYTE_ORDER_MARK)
         return Path(source).expanduser().read_text(encoding=ENCODING)
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from exc
@@ -84,7 +86,7 @@ def _csv_entries(text: str, column: str, name: str) -> Entries:
         if not header:
             raise UsageError(f"{name} is empty: expected a CSV header row with {column!r}")
         if column not in header:
-            shown = ", ".join(repr(field) for field in header)
+            shown = brief(", ".join(repr(field) for field in header))
             raise UsageError(
                 f"{name} has no column {column!r} (it has {shown}); name one with --column"
             )

@@ -95,8 +95,9 @@ def to_parquet(
         ``"overwrite"`` replaces what is at ``path``. ``"merge"`` adds ``df`` to what is there
         (same layout and dtypes required) without duplicates, and a failed fetch never
         replaces data. For run frames a slug present more than once keeps, in first-seen
-        order, a row without ``fetch_error`` over one with it, and between two of the same kind
-        the newest ``fetched_at`` (on a tie, the row from ``df``). For results frames every
+        order, a clean row over a flagged one (``fetch_error`` set, run data kept) over a
+        failed fetch (no run data), and between two of the same kind the newest
+        ``fetched_at`` (on a tie, the row from ``df``). For results frames every
         ``run_slug`` in ``df`` replaces that run's rows, unless its rows in ``df`` all have
         ``fetch_error`` set and stored ones do not; columns new to either side are filled with
         NA. The whole file or dataset is rewritten.

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from coreclaw_frames.errors import quoted
 from coreclaw_frames.parquet.files import interrupted_backups, read_unlocked
 from coreclaw_frames.parquet.layout import (
     FRAME_METADATA_KEY,
@@ -131,10 +132,15 @@ def check_destination(target: Path, partitions: tuple[str, ...], mode: WriteMode
 
 
 def check_partition_names(table: pa.Table, partitions: tuple[str, ...], parent: Path) -> None:
-    """Refuse a partition value whose directory name the file system cannot hold."""
+    """Refuse a partition value that would not come back exactly from its directory name, or
+    whose directory name the file system cannot hold."""
     limit = name_max(parent)
     for name in partitions:
-        values = pc.unique(table.column(name).cast(pa.string())).fill_null(HIVE_NULL).to_pylist()
+        column = table.column(name)
+        stored = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if pa.types.is_string(stored) or pa.types.is_large_string(stored):
+            check_text_partition_values(name, pc.unique(column.cast(pa.string())).to_pylist())
+        values = pc.unique(column.cast(pa.string())).fill_null(HIVE_NULL).to_pylist()
         # pyarrow writes ``name=value`` with the value URL-encoded, as url_quote() does.
         lengths = {v: len(f"{name}={url_quote(v, safe='')}".encode()) for v in values}
         too_long = [v for v, length in lengths.items() if length > limit]
@@ -148,6 +154,35 @@ def check_partition_names(table: pa.Table, partitions: tuple[str, ...], parent: 
                 f"{others}; partition by another column, for example 'scraper_slug' instead "
                 "of 'scraper_title'"
             )
+
+
+def check_text_partition_values(name: str, values: list[str | None]) -> None:
+    """Refuse a text value whose hive directory name ``name=value`` reads back as another value:
+    the name of a null (:data:`HIVE_NULL`, read back as NA), the empty string (Hive and Spark
+    read ``name=`` as null), or text holding a NUL character (a file name ends there, so
+    ``'Jobs\\x00EU'`` and ``'Jobs\\x00US'`` would both become ``'Jobs'``).
+
+    >>> check_text_partition_values("origin", ["api", None])
+    >>> check_text_partition_values("scraper_title", ["Jobs\\x00EU"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot partition by 'scraper_title': its value 'Jobs\\x00EU' holds a NUL ...
+    """
+    for value in values:
+        if value is None:
+            continue
+        if value == HIVE_NULL:
+            why = "is the directory name of a missing value: it would come back as NA"
+        elif value == "":
+            why = "is empty: Hive and Spark read an empty directory value as missing"
+        elif "\x00" in value:
+            why = "holds a NUL character, where a directory name ends: it would come back cut"
+        else:
+            continue
+        raise ValueError(
+            f"cannot partition by {name!r}: its value {quoted(value)} {why}; replace that "
+            "value first, or partition by another column such as 'scraper_slug'"
+        )
 
 
 def name_max(directory: Path) -> int:

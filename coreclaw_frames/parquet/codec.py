@@ -114,6 +114,7 @@ def frame_to_table(df: pd.DataFrame, partitions: tuple[str, ...]) -> tuple[Layou
         df = add_derived(df)
     specs = tuple(column_spec(name, df[name], kind) for name in df.columns)
     prepared = df.copy(deep=False)
+    prepared.attrs = {}  # what an analysis noted about the frame is not data: not stored
     for spec in specs:
         if spec["restore"] == "text":
             prepared[spec["name"]] = pd.arrays.ArrowExtensionArray(text_array(df[spec["name"]]))

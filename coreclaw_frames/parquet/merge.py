@@ -22,6 +22,9 @@ from coreclaw_frames.parquet.layout import (
 )
 from coreclaw_frames.schema import with_common_status
 
+#: Run columns a failed fetch fills in too: they say nothing about the run.
+RUN_BOOKKEEPING = (RUN_KEY, RUN_FRESHNESS, FETCH_ERROR, "usage_float")
+
 
 def check_mergeable(existing: Layout, new: Layout, path: Path) -> None:
     if existing.kind != new.kind:
@@ -71,16 +74,25 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, kind: FrameKind) -> 
         return concat(keep, new)
     combined = new.reset_index(drop=True) if existing is None else concat(existing, new)
     codes, _ = pd.factorize(combined[RUN_KEY])
-    good = combined[FETCH_ERROR].isna().to_numpy()
     fresh = combined[RUN_FRESHNESS].array.asi8  # NaT is the smallest int64: oldest
     positions = np.arange(len(combined))
-    # Per slug the last row in this order wins: good rows come after failed ones, then by
+    # Per slug the last row in this order wins: good rows come after flagged ones (run data
+    # with a bad value), which come after failed fetches (no data at all), then by
     # fetched_at, then by position (the rows of df after the stored ones).
-    order = np.lexsort((positions, fresh, good, codes))
+    order = np.lexsort((positions, fresh, run_quality(combined), codes))
     sorted_codes = codes[order]
     wins = np.r_[sorted_codes[1:] != sorted_codes[:-1], True] & (sorted_codes >= 0)
     keep_rows = np.concatenate([order[wins], positions[codes < 0]])
     return combined.take(keep_rows).reset_index(drop=True)
+
+
+def run_quality(runs: pd.DataFrame) -> np.ndarray:
+    """Per row of a run frame: 2 fetched cleanly, 1 fetched with a value flagged in
+    ``fetch_error`` (the rest of the run's data kept), 0 a failed fetch (no data)."""
+    good = runs[FETCH_ERROR].isna().to_numpy()
+    data = [name for name in runs.columns if name not in RUN_BOOKKEEPING]
+    has_data = runs[data].notna().any(axis=1).to_numpy()
+    return np.where(good, 2, np.where(has_data, 1, 0))
 
 
 def good_keys(results: pd.DataFrame) -> pd.Series:

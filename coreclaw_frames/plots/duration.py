@@ -13,6 +13,7 @@ from matplotlib.patches import Patch
 
 from coreclaw_frames.analysis.frame import (
     check_column,
+    check_dtypes,
     check_frame,
     check_top,
     split_fetch_failures,
@@ -149,10 +150,7 @@ def plot_duration(
     check_axes(ax, caller)
     orient = check_orient(orient, caller)
     label_chars = check_label_chars(label_chars, caller)
-    if not pd.api.types.is_timedelta64_dtype(data["duration"].dtype):
-        raise TypeError(
-            f"{caller}: duration must be timedelta64, got dtype {data['duration'].dtype}"
-        )
+    check_dtypes(data, ("duration",), caller)
     runs, _ = split_fetch_failures(data)
     usage = usage_array(runs["usage"], caller)
     groups = limit(grouping(runs, by, usage), usage, top)

@@ -23,18 +23,31 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from coreclaw_frames.analysis.counts import count_total
 from coreclaw_frames.analysis.frame import (
+    TIME_COLUMNS,
     VERSION_COLUMN,
     WORKER_COLUMN,
+    check_dtypes,
     check_frame,
     check_now,
     final_mask,
     split_fetch_failures,
+    utc_times,
 )
 from coreclaw_frames.analysis.money import total, usage_array
-from coreclaw_frames.analysis.periods import period_totals
-from coreclaw_frames.analysis.regressions import MIN_RUNS, REGRESSION_THRESHOLD, version_regressions
-from coreclaw_frames.analysis.stats import SUMMARY_INPUT_COLUMNS, failure_costs, summary
+from coreclaw_frames.analysis.periods import run_period_totals
+from coreclaw_frames.analysis.regressions import (
+    MIN_RUNS,
+    REGRESSION_THRESHOLD,
+    run_version_regressions,
+)
+from coreclaw_frames.analysis.stats import (
+    SUMMARY_INPUT_COLUMNS,
+    SUMMARY_TYPED_COLUMNS,
+    run_failure_costs,
+    run_summary,
+)
 from coreclaw_frames.display import count, plain, size, timestamp, usd, usd_exact
 from coreclaw_frames.report.charts import NARROW_SCREEN_PX, draw_charts
 from coreclaw_frames.report.tables import (
@@ -58,6 +71,7 @@ REPORT_COLUMNS = (
 )
 TEMPLATE = "report.html.jinja"
 PERCENT = 100
+CALLER = "cost_report"
 
 
 @dataclass(frozen=True)
@@ -88,15 +102,16 @@ def _cards(runs: pd.DataFrame, usage: Any, by_worker: pd.DataFrame) -> list[Card
         usage, status.isin(["failed", "aborting", "aborted"]).to_numpy(bool, na_value=False)
     )
     moving = total(usage, ~final)
-    outcomes = summary(runs, by="status")["runs"]
+    outcomes = run_summary(runs, "status", CALLER)["runs"]
     breakdown = [f"{count(n)} {name}" for name, n in outcomes.items() if n]
+    traffic = count_total(runs["traffic"], "traffic", CALLER)
     return [
         Card("Total cost", usd(grand_total), [f"exactly {usd_exact(grand_total)}"], wide=True),
         Card("Failed & aborted", usd(lost), [f"{share(lost, grand_total)} of the cost"]),
         Card("Not final yet", usd(moving), [f"{count(int((~final).sum()))} runs still going"]),
         Card("Runs", count(len(runs)), breakdown, wide=True),
-        Card("Results", count(runs["results"].sum())),
-        Card("Traffic", size(runs["traffic"].sum()), [f"{count(runs['traffic'].sum())} B"]),
+        Card("Results", count(count_total(runs["results"], "results", CALLER))),
+        Card("Traffic", size(traffic), [f"{count(traffic)} B"]),
         Card("Workers", count(len(by_worker))),
     ]
 
@@ -167,7 +182,7 @@ def cost_report(
     >>> cost_report("runs.parquet", "reports/costs.html")  # doctest: +SKIP
     PosixPath('reports/costs.html')
     """
-    caller = "cost_report"
+    caller = CALLER
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"{caller}: path must be a str or os.PathLike, got {type(path).__name__}")
     clock = check_now(now, caller)
@@ -175,13 +190,15 @@ def cost_report(
         from coreclaw_frames.parquet import read_parquet
 
         data = read_parquet(data)
+    # Checked once, here: every table and chart below reads the same frame.
     frame = check_frame(data, REPORT_COLUMNS, caller)
-    runs, fetch_failed = split_fetch_failures(frame)
+    check_dtypes(frame, (*TIME_COLUMNS, *SUMMARY_TYPED_COLUMNS), caller)
+    runs, fetch_failed = split_fetch_failures(utc_times(frame))
     usage = usage_array(runs["usage"], caller)
-    by_worker = summary(runs, by=WORKER_COLUMN)
-    by_version = summary(runs, by=VERSION_COLUMN)
-    months = period_totals(runs, "M", now=clock)
-    regressions = version_regressions(runs)
+    by_worker = run_summary(runs, WORKER_COLUMN, caller)
+    by_version = run_summary(runs, VERSION_COLUMN, caller)
+    months = run_period_totals(runs, "M", clock, caller)
+    regressions = run_version_regressions(runs, MIN_RUNS, REGRESSION_THRESHOLD, caller)
     grand_total = total(usage)
 
     html = _template().render(
@@ -192,7 +209,7 @@ def cost_report(
         monthly=monthly_table(months),
         workers=worker_table(by_worker, grand_total),
         versions=version_table(by_version),
-        failures=failure_table(failure_costs(runs, by=WORKER_COLUMN)),
+        failures=failure_table(run_failure_costs(runs, WORKER_COLUMN, caller)),
         charts=draw_charts(runs, clock, len(by_worker), len(by_version)),
         regressions=regression_table(regressions, REGRESSION_THRESHOLD),
         threshold=f"{plain(REGRESSION_THRESHOLD * PERCENT)}%",

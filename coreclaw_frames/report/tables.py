@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from coreclaw_frames.analysis.counts import count_total
 from coreclaw_frames.analysis.money import money
 from coreclaw_frames.display import (
     PERCENT_PLACES,
@@ -42,6 +43,8 @@ __all__ = [
 
 #: The most decimals a flagged change is shown with.
 MAX_PERCENT_PLACES = 6
+#: How errors of the tables are labelled: the function that draws them.
+CALLER = "cost_report"
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,9 @@ def failure_table(table: pd.DataFrame) -> Table:
         label("All workers"),
         Cell(usd(lost)),
         Cell(share(lost, total_of(table["total_cost"]))),
-        Cell(count(table["failed"].sum())),
+        Cell(count(count_total(table["failed"], "failed", CALLER))),
         Cell(usd(total_of(table["failed_cost"]))),
-        Cell(count(table["aborted"].sum())),
+        Cell(count(count_total(table["aborted"], "aborted", CALLER))),
         Cell(usd(total_of(table["aborted_cost"]))),
     ]
     headers = [
@@ -198,10 +201,10 @@ def monthly_table(months: pd.DataFrame) -> Table:
     footer = [
         label("All months"),
         Cell(usd(total_of(months["total_cost"]))),
-        Cell(count(months["runs"].sum())),
+        Cell(count(count_total(months["runs"], "runs", CALLER))),
         Cell(usd(total_of(months["failed_cost"]) + total_of(months["aborted_cost"]))),
         Cell(usd(total_of(months["in_progress_cost"]))),
-        Cell(size(months["traffic"].sum())),
+        Cell(size(count_total(months["traffic"], "traffic", CALLER))),
     ]
     headers = [
         ("Month (UTC)", False),

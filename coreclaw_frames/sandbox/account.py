@@ -122,6 +122,21 @@ class Account:
         """The account's clock, unix seconds; `add_runs` advances it one second per new run."""
         return self._clock
 
+    def advance(self, now: int) -> None:
+        """Move the account's clock forward to `now` (unix seconds); it never goes back.
+
+        >>> account = build_account(runs=0)
+        >>> account.advance(account.now + 60)
+        >>> account.now - ANCHOR_TIMESTAMP
+        60
+        """
+        if not is_int(now) or now < self._clock or now > LATEST_NOW:
+            raise ValueError(
+                f"now must be unix seconds from the account's clock ({self._clock}) on, got {now!r}"
+            )
+        with self._lock:
+            self._clock = now
+
     @property
     def runs(self) -> list[Row]:
         """All run records in Run History order (newest created first); a new list each call."""

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["FAULT_KINDS", "CounterSnapshot"]
@@ -126,19 +126,33 @@ class Counters:
 
 
 class TokenBucket:
-    """`capacity` tokens, refilled continuously at `rate` per second on the monotonic clock."""
+    """`capacity` tokens, refilled continuously at `rate` per second on `clock` (the monotonic
+    clock unless a test gives its own).
 
-    def __init__(self, rate: float, capacity: float) -> None:
+    Example:
+        >>> now = [0.0]
+        >>> bucket = TokenBucket(5, 2, clock=lambda: now[0])
+        >>> [bucket.take() for _ in range(3)]
+        [True, True, False]
+        >>> now[0] += 0.2  # one token refills in 1/5 s
+        >>> bucket.take(), bucket.take()
+        (True, False)
+    """
+
+    def __init__(
+        self, rate: float, capacity: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rate = rate
         self._capacity = capacity
         self._tokens = capacity
-        self._updated = time.monotonic()
+        self._clock = clock
+        self._updated = clock()
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         """Take one token; False when the bucket is empty."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
             self._updated = now
             if self._tokens < 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
@@ -140,11 +140,11 @@ def bearer_key(headers: Message) -> str:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
-def check_key(key: str, api_key: str) -> str:
-    """`KEY_OK` when `key` authenticates, else why not (`KEY_MISSING`, `KEY_INVALID`...)."""
+def check_key(key: str, api_keys: Collection[str]) -> str:
+    """`KEY_OK` when `key` is one of `api_keys`, else why not (`KEY_MISSING`, ...)."""
     if not key:
         return KEY_MISSING
-    if key == api_key:
+    if key in api_keys:
         return KEY_OK
     return SPECIAL_KEYS.get(key, KEY_INVALID)
 
@@ -152,7 +152,6 @@ def check_key(key: str, api_key: str) -> str:
 class Settings(Protocol):
     """The parts of the server an API version reads on every request."""
 
-    account: Account
     grow_on_list: int
     missing_run: str
     cross_month_status: int
@@ -160,11 +159,11 @@ class Settings(Protocol):
 
 class Route(NamedTuple):
     """Where a request goes: its route name for the counters, the run slug it names (if any),
-    and the endpoint that answers it (None when nothing is routed there)."""
+    and the endpoint that answers it from an account (None when nothing is routed there)."""
 
     name: str
     slug: str | None
-    endpoint: Callable[[], Answer] | None
+    endpoint: Callable[[Account], Answer] | None
 
 
 class Api(ABC):

@@ -27,12 +27,14 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, cast
 
 from coreclaw_frames.sandbox.account import DEFAULT_RUNS, Account, build_account
+from coreclaw_frames.sandbox.echo import ESCAPED, echo_credential
 from coreclaw_frames.sandbox.faults import (
     ENVELOPE_FAULTS,
     FAULT_KINDS,
@@ -95,8 +97,9 @@ class SandboxServer:
 
     Attributes: `url`, `port`, `api_key`, `account` (the served `Account`, shared by both
     versions; tests may change it live with `add_run` and `finish_runs`), `counters`, and the
-    knobs `latency`, `slow_seconds`, `retry_after`, `grow_on_list`, `missing_run` and
-    `cross_month_status`, read on every request.
+    knobs `latency`, `slow_seconds`, `retry_after`, `echo_key`, `grow_on_list`,
+    `missing_run`, `cross_month_status` and `clock_offset`, read on every request. Further
+    keys given in `accounts` read their own accounts (`account_of`).
 
     Example:
         >>> with SandboxServer(runs=10) as srv:
@@ -120,10 +123,13 @@ class SandboxServer:
         rate_limit: float | None = None,
         rate_burst: float | None = None,
         api_key: str = DEFAULT_API_KEY,
+        echo_key: bool | str = False,
         grow_on_list: int = 0,
         account: Account | None = None,
         missing_run: str = DEFAULT_MISSING_RUN,
         cross_month_status: int = DEFAULT_CROSS_MONTH_STATUS,
+        accounts: Mapping[str, Account] | None = None,
+        clock_offset: float = 0.0,
     ) -> None:
         _check_int("port", port, low=0, high=65535)
         _check_number("latency", latency, low=0.0)
@@ -144,15 +150,30 @@ class SandboxServer:
             raise ValueError(
                 f"api_key must be a non-empty string other than the special keys, got {api_key!r}"
             )
+        if not (isinstance(echo_key, bool) or echo_key == ESCAPED):
+            raise ValueError(f"echo_key must be False, True or 'escaped', got {echo_key!r}")
         _check_int("grow_on_list", grow_on_list, low=0)
         if missing_run not in MISSING_RUN_MODES:
             raise ValueError(
                 f"missing_run must be one of {', '.join(MISSING_RUN_MODES)}, got {missing_run!r}"
             )
         _check_int("cross_month_status", cross_month_status, low=200, high=599)
+        others = dict(accounts or {})
+        for other_key, other_account in others.items():
+            if not isinstance(other_key, str) or not other_key or other_key in SPECIAL_KEYS:
+                raise ValueError(
+                    "accounts must map API keys (non-empty strings other than the special "
+                    f"keys) to accounts, got the key {other_key!r}"
+                )
+            if other_key == api_key:
+                raise ValueError(f"accounts must not hold api_key {api_key!r}: it reads `account`")
+            if not isinstance(other_account, Account):
+                raise ValueError(f"accounts must map API keys to accounts, got {other_account!r}")
+        _check_number("clock_offset", clock_offset, low=-math.inf)
 
         self.host = host
         self.api_key = api_key
+        self.echo_key = echo_key
         self.account = account if account is not None else build_account(seed=seed, runs=runs)
         self.latency = float(latency)
         self.slow_seconds = float(slow_seconds)
@@ -160,6 +181,8 @@ class SandboxServer:
         self.grow_on_list = grow_on_list
         self.missing_run = missing_run
         self.cross_month_status = cross_month_status
+        self.clock_offset = float(clock_offset)
+        self._accounts = others
         self._port = port
         self._counters = Counters()
         self._faults = (
@@ -196,7 +219,7 @@ class SandboxServer:
         """Bind and serve in a background daemon thread. Returns self."""
         if self._httpd is not None:
             raise RuntimeError("a SandboxServer starts only once; create a new one")
-        self._httpd = HTTPServer((self.host, self._port), self._answer)
+        self._httpd = HTTPServer((self.host, self._port), self._answer, self.clock)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             args=(SHUTDOWN_POLL_SECONDS,),
@@ -229,6 +252,15 @@ class SandboxServer:
     ) -> None:
         self.stop()
 
+    def clock(self) -> float:
+        """The server's time (unix seconds), as its answers' ``Date`` header tells it: this
+        machine's clock plus `clock_offset`."""
+        return time.time() + self.clock_offset
+
+    def account_of(self, api_key: str) -> Account:
+        """The account an API key reads: `account` for `api_key`, else one of `accounts`."""
+        return self._accounts.get(api_key, self.account)
+
     # ------------------------------------------------------------------ counters
 
     @property
@@ -256,7 +288,8 @@ class SandboxServer:
         """Everything but the wire: one parsed request in, one answer out."""
         api = self._api(request.path)
         try:
-            return self._pipeline(api, request)
+            answer = self._pipeline(api, request)
+            return echo_credential(answer, api.credentials(request)[1], self.echo_key)
         except Exception:
             logger.exception("sandbox failed on %s %s", request.method, request.path)
             return api.internal_error()
@@ -275,7 +308,7 @@ class SandboxServer:
 
         if route.endpoint is None:
             return api.not_found()
-        auth = check_key(key, self.api_key)
+        auth = check_key(key, (self.api_key, *self._accounts))
         if auth != KEY_OK:
             return api.auth_error(auth)
         if self._bucket is not None and not self._bucket.take():
@@ -297,7 +330,7 @@ class SandboxServer:
             if fault == "slow":
                 self._pause(self.slow_seconds)
 
-        answer = route.endpoint()
+        answer = route.endpoint(self.account_of(key))
         if fault == "truncated":
             half = answer.body[: len(answer.body) // 2]
             answer = Answer(status=answer.status, body=half, content_type=answer.content_type)
@@ -323,10 +356,13 @@ def serve(
     rate_limit: float | None = None,
     rate_burst: float | None = None,
     api_key: str = DEFAULT_API_KEY,
+    echo_key: bool | str = False,
     grow_on_list: int = 0,
     account: Account | None = None,
     missing_run: str = DEFAULT_MISSING_RUN,
     cross_month_status: int = DEFAULT_CROSS_MONTH_STATUS,
+    accounts: Mapping[str, Account] | None = None,
+    clock_offset: float = 0.0,
 ) -> Iterator[SandboxServer]:
     """Run a CoreClaw-compatible sandbox (API v1 and v2) on loopback for a `with` block.
 
@@ -356,6 +392,9 @@ def serve(
             with code 13000 and no Retry-After in v2.
         rate_burst: bucket capacity; default ``max(1, rate_limit)``.
         api_key: the key that authenticates.
+        echo_key: quote the credential a request carried (right or wrong) in every error
+            message and every run's ``err_msg``, as a careless server might; ``"escaped"``
+            spells it with JSON ``\\u`` escapes (see `coreclaw_frames.sandbox.echo`).
         grow_on_list: each Run History request (v1 run/list, v2 worker-runs list) first adds
             this many new ready/running runs.
         account: serve this prebuilt account instead of building one from `seed` and `runs`.
@@ -365,6 +404,10 @@ def serve(
             answers 70001.
         cross_month_status: the HTTP status of v2's refusal of a Run History time range that
             crosses a UTC+8 calendar month (code 11000), in [200, 599].
+        accounts: further API keys, each reading its own account (a second account on one
+            server); `api_key` reads `account`.
+        clock_offset: seconds added to this machine's clock in the ``Date`` header of every
+            answer: a server whose clock is ahead (> 0) or behind (< 0) the client's.
 
     Raises ValueError naming the bad value when a knob is out of range.
 
@@ -401,10 +444,13 @@ def serve(
         rate_limit=rate_limit,
         rate_burst=rate_burst,
         api_key=api_key,
+        echo_key=echo_key,
         grow_on_list=grow_on_list,
         account=account,
         missing_run=missing_run,
         cross_month_status=cross_month_status,
+        accounts=accounts,
+        clock_offset=clock_offset,
     )
     with server:
         yield server

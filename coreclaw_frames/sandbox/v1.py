@@ -14,7 +14,7 @@ import json
 from functools import partial
 from typing import Any, TypeGuard
 
-from coreclaw_frames.sandbox.account import ALL_STATUSES, STATUS_ABORTED
+from coreclaw_frames.sandbox.account import ALL_STATUSES, STATUS_ABORTED, Account
 from coreclaw_frames.sandbox.protocol import (
     AUTH_API_KEY,
     AUTH_BEARER,
@@ -198,21 +198,21 @@ class V1Api(Api):
     # ------------------------------------------------------------------ endpoints
 
     @staticmethod
-    def _call(endpoint: Any, payload: Payload | None) -> Answer:
+    def _call(endpoint: Any, payload: Payload | None, account: Account) -> Answer:
         try:
             if payload is None:
                 raise _ApiError(CODE_INVALID_PARAMETERS)
-            return envelope(CODE_OK, endpoint(payload))
+            return envelope(CODE_OK, endpoint(payload, account))
         except _ApiError as error:
             return envelope(error.code)
 
-    def _run_detail(self, payload: Payload) -> Any:
-        record = self.settings.account.run(_required_slug(payload))
+    def _run_detail(self, payload: Payload, account: Account) -> Any:
+        record = account.run(_required_slug(payload))
         if record is None:
             raise _ApiError(CODE_RUN_MISSING)
         return record
 
-    def _run_list(self, payload: Payload) -> Any:
+    def _run_list(self, payload: Payload, account: Account) -> Any:
         page_index, page_size = _page(payload)
         status = payload.get("status")
         if status is None:
@@ -222,16 +222,14 @@ class V1Api(Api):
         scraper_slug = payload.get("scraper_slug")
         if scraper_slug is not None and not isinstance(scraper_slug, str):
             raise _ApiError(CODE_INVALID_PARAMETERS)
-        account = self.settings.account
         if self.settings.grow_on_list:
             account.add_runs(self.settings.grow_on_list)
         count, records = account.list_runs(page_index, page_size, status, scraper_slug or None)
         return {"count": count, "list": records}
 
-    def _run_results(self, payload: Payload) -> Any:
+    def _run_results(self, payload: Payload, account: Account) -> Any:
         slug = _required_slug(payload)
         page_index, page_size = _page(payload)
-        account = self.settings.account
         if account.run(slug) is None:
             raise _ApiError(CODE_RUN_MISSING)
         count, headers, rows = account.results(slug, page_index, page_size)
@@ -243,8 +241,7 @@ class V1Api(Api):
             "page_size": page_size,
         }
 
-    def _account_info(self, payload: Payload) -> Any:
-        account = self.settings.account
+    def _account_info(self, payload: Payload, account: Account) -> Any:
         return {
             "balance": account.balance,
             "traffic": account.traffic,

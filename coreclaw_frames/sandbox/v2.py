@@ -251,7 +251,7 @@ def _paging(request: Request) -> tuple[int, int]:
     return max(1, offset or 1), DEFAULT_LIMIT if limit is None else limit
 
 
-Endpoint = Callable[[Request, str], Any]
+Endpoint = Callable[[Request, str, Account], Any]
 
 
 class V2Api(Api):
@@ -309,9 +309,9 @@ class V2Api(Api):
     # ------------------------------------------------------------------ endpoints
 
     @staticmethod
-    def _call(endpoint: Endpoint, request: Request, slug: str) -> Answer:
+    def _call(endpoint: Endpoint, request: Request, slug: str, account: Account) -> Answer:
         try:
-            return success(endpoint(request, slug))
+            return success(endpoint(request, slug, account))
         except _ApiError as failure:
             return error(failure.status, failure.code, failure.message)
 
@@ -320,14 +320,13 @@ class V2Api(Api):
         status = HTTPStatus.OK if code == CODE_RUN_NOT_FOUND else HTTPStatus.NOT_FOUND
         return _ApiError(status, code)
 
-    def _run_detail(self, request: Request, slug: str) -> Any:
-        account = self.settings.account
+    def _run_detail(self, request: Request, slug: str, account: Account) -> Any:
         record = account.run(slug)
         if record is None:
             raise self._missing(slug)
         return v2_run_record(account, record)
 
-    def _run_list(self, request: Request, slug: str) -> Any:
+    def _run_list(self, request: Request, slug: str, account: Account) -> Any:
         page, limit = _paging(request)
         raw_status = request.param("status")
         status = ALL_STATUSES
@@ -337,7 +336,6 @@ class V2Api(Api):
             status = STATUS_FILTERS[raw_status]
         start = _int_param(request, "start_time", 0, MAX_TIME)
         end = _int_param(request, "end_time", 0, MAX_TIME)
-        account = self.settings.account
         if start is None and end is None:
             low, high = month_bounds(account.now)
         elif start is None or end is None:
@@ -364,9 +362,8 @@ class V2Api(Api):
         )
         return {"count": count, "list": [v2_run_record(account, record) for record in records]}
 
-    def _run_result(self, request: Request, slug: str) -> Any:
+    def _run_result(self, request: Request, slug: str, account: Account) -> Any:
         page, limit = _paging(request)
-        account = self.settings.account
         if account.run(slug) is None:
             raise self._missing(slug)
         count, headers, rows = account.results(slug, page, limit)
@@ -378,8 +375,7 @@ class V2Api(Api):
             "page_size": limit,
         }
 
-    def _account(self, request: Request, slug: str) -> Any:
-        account = self.settings.account
+    def _account(self, request: Request, slug: str, account: Account) -> Any:
         return {
             "balance": account.balance,
             "balance_expiration_at": account.balance_expiration_at,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,8 +41,14 @@ class HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = REQUEST_QUEUE_SIZE
 
-    def __init__(self, address: tuple[str, int], respond: Callable[[Request], Answer]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        respond: Callable[[Request], Answer],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.respond = respond
+        self.clock = clock
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -80,6 +87,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the server's clock, which may differ from this machine's."""
+        return super().date_time_string(self.server.clock() if timestamp is None else timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines."""
