@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from coreclaw_frames import accessor as _accessor  # noqa: F401  (registers df.coreclaw)
-from coreclaw_frames.analysis import failure_costs, period_totals
+from coreclaw_frames.analysis import (
+    SpendOutlook,
+    cost_anomalies,
+    failure_costs,
+    period_totals,
+    spend_outlook,
+)
 from coreclaw_frames.api import Client
 from coreclaw_frames.cache import CacheWarning
 from coreclaw_frames.errors import (
@@ -87,9 +93,11 @@ __all__ = [
     "RateLimitError",
     "RetriesExhaustedError",
     "ServerError",
+    "SpendOutlook",
     "TransportError",
     "__version__",
     "account_info",
+    "cost_anomalies",
     "cost_report",
     "failure_costs",
     "fetch_results",
@@ -100,6 +108,7 @@ __all__ = [
     "plot_cost_over_time",
     "plot_duration",
     "read_parquet",
+    "spend_outlook",
     "sync_runs",
     "to_parquet",
 ]

@@ -82,6 +82,28 @@ class CoreClawAccessor:
         """
         return analysis.period_totals(self._frame, freq, now=now)
 
+    def spend_outlook(
+        self, *, now: object = None, balance: object = None, budget: object = None
+    ) -> analysis.SpendOutlook:
+        """This month so far, its projection, the balance's runway and the budget's status;
+        see :func:`coreclaw_frames.analysis.spend_outlook`.
+
+        Examples
+        --------
+        >>> df.coreclaw.spend_outlook(budget=2000).over_budget  # doctest: +SKIP
+        """
+        return analysis.spend_outlook(self._frame, now=now, balance=balance, budget=budget)
+
+    def cost_anomalies(self, *, by: str = "scraper_slug") -> pd.DataFrame:
+        """Runs far costlier than their worker's usual; see
+        :func:`coreclaw_frames.analysis.cost_anomalies`.
+
+        Examples
+        --------
+        >>> df.coreclaw.cost_anomalies(by="version")  # doctest: +SKIP
+        """
+        return analysis.cost_anomalies(self._frame, by=by)
+
     def version_regressions(
         self,
         *,
@@ -155,7 +177,14 @@ class CoreClawAccessor:
 
         return plot_cost_over_time(self._frame, freq=freq, by=by, ax=ax, now=now, **kwargs)
 
-    def cost_report(self, path: str | os.PathLike[str], *, now: object = None) -> Path:
+    def cost_report(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        now: object = None,
+        balance: object = None,
+        budget: object = None,
+    ) -> Path:
         """Write the HTML cost report; see :func:`coreclaw_frames.report.cost_report`.
 
         Examples
@@ -164,4 +193,4 @@ class CoreClawAccessor:
         """
         from coreclaw_frames.report import cost_report
 
-        return cost_report(self._frame, path, now=now)
+        return cost_report(self._frame, path, now=now, balance=balance, budget=budget)

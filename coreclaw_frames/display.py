@@ -24,6 +24,7 @@ __all__ = [
     "percent",
     "plain",
     "size",
+    "times",
     "timestamp",
     "usd",
     "usd_exact",
@@ -160,6 +161,19 @@ def change(value: Any, *, places: int = PERCENT_PLACES) -> str:
     return NOT_APPLICABLE_TEXT if is_missing(value) else percent(value, signed=True, places=places)
 
 
+def times(value: Any) -> str:
+    """A ratio as a multiple: ``20.0×``.
+
+    >>> times(19.96), times(None)
+    ('20.0×', '–')
+    """
+    return MISSING_TEXT if is_missing(value) else f"{float(value):,.1f}×"
+
+
+def _one_place(value: Any) -> str:
+    return MISSING_TEXT if is_missing(value) else f"{float(value):,.1f}"
+
+
 def timestamp(value: Any) -> str:
     """A time to the minute, ``2026-03-13 06:36``."""
     return MISSING_TEXT if is_missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
@@ -194,6 +208,8 @@ def _money4(value: Any) -> str:
 _COUNTS = ("runs", "previous_runs", "succeeded", "failed", "aborted", "results")
 _DURATIONS = ("duration", "median_duration", "p95_duration", "previous_median_duration")
 _UNIT_COSTS = (
+    "cost",
+    "usual_cost",
     "usage",
     "usage_float",
     "mean_cost",
@@ -216,6 +232,8 @@ SCREEN_FORMATS: dict[str, Any] = {
     **dict.fromkeys(("duration_change", "cost_change"), change),
     **dict.fromkeys(("success_rate", "failed_or_aborted_share"), percent),
     "traffic": size,
+    "times_usual": times,
+    "score": _one_place,
 }
 
 

@@ -14,7 +14,8 @@ from coreclaw_frames.analysis import summary, version_regressions
 from coreclaw_frames.display import ReadableFrame, csv_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 
-EXPONENT = re.compile(r"\d[eE][-+]?\d")
+#: A number in exponent notation (not the letters and digits of a run slug).
+EXPONENT = re.compile(r"(?<![0-9A-Z])\d+(\.\d+)?[eE][-+]?\d+\b")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,13 @@ nbformat = pytest.importorskip("nbformat")
 NotebookClient = pytest.importorskip("nbclient").NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
-EXPECTED = {"quickstart.ipynb", "cost_report.ipynb", "results.ipynb", "your_account.ipynb"}
+EXPECTED = {
+    "quickstart.ipynb",
+    "cost_report.ipynb",
+    "results.ipynb",
+    "spend_outlook.ipynb",
+    "your_account.ipynb",
+}
 TESTS = Path(__file__).parent
 ENVIRONMENT = ("CORECLAW_API_KEY", "CORECLAW_BASE_URL", "CORECLAW_API_VERSION")
 #: Run first: every figure the notebook shows is checked by tests/figure_layout.py just
@@ -106,3 +112,14 @@ def test_your_account_says_first_that_it_runs_on_the_sandbox() -> None:
     first = code_outputs(notebook)[0]
     assert first.output_type == "stream" and "sandbox" in first.text
     assert "CORECLAW_API_KEY" in first.text
+
+
+def test_spend_outlook_shows_the_outlook_and_catches_the_three_dear_runs() -> None:
+    path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("spend_outlook.ipynb")]
+    page = first_table(path)
+    assert "Projected month-end" in page and "80% interval" in page and "Runway" in page
+    outputs = code_outputs(nbformat.read(path, as_version=4))
+    tables = [
+        o.data["text/plain"] for o in outputs if "×" in o.get("data", {}).get("text/plain", "")
+    ]
+    assert len(tables) == 1 and tables[0].count("×") == 3

@@ -518,7 +518,7 @@ def test_move_legend_keeps_the_entries(runs: pd.DataFrame) -> None:
         runs, freq="W", by="scraper_title", now="2026-03-15", ax=figure.subplots()
     )
     before = legend_texts(ax)
-    move_legend(ax, "outside lower center", ncols=2)
+    move_legend(ax, "outside lower center", ncols=1)
     assert ax.get_legend() is None
     assert [t.get_text() for t in figure.legends[0].get_texts()] == before
     assert_layout(figure)

@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import PIL.Image
 import pytest
@@ -23,11 +24,15 @@ from figure_layout import assert_layout
 from markupsafe import escape
 from matplotlib.figure import Figure
 
-import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+import coreclaw_frames as ccf
+import coreclaw_frames.accessor
 import coreclaw_frames.report.charts as report_charts
+from coreclaw_frames import AccountInfo
 from coreclaw_frames import report as report_module
 from coreclaw_frames.analysis import final_mask
+from coreclaw_frames.analysis.money import money
 from coreclaw_frames.api.v1 import V1
+from coreclaw_frames.display import usd
 from coreclaw_frames.parquet import to_parquet
 from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.report import cost_report
@@ -39,6 +44,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 NOW = "2026-03-16"  # the sandbox account's clock
 SECTIONS = (
+    "Outlook",
     "Headline totals",
     "Monthly totals",
     "Cost by worker",
@@ -47,8 +53,9 @@ SECTIONS = (
     "Charts",
     "Version regressions",
 )
-#: Charts in the report; each is embedded twice (wide, and narrow for phones).
-CHARTS = 4
+#: Charts in the report (the outlook's, then the four of the Charts section); each is
+#: embedded twice (wide, and narrow for phones).
+CHARTS = 5
 IMAGE_RE = re.compile(
     r'(?:src|srcset)="data:image/png;base64,([A-Za-z0-9+/=]+)" '
     r'width="(\d+)" height="(\d+)"'
@@ -252,9 +259,13 @@ def test_css_keeps_numbers_on_one_line_and_tables_in_their_box(report: str) -> N
 
 
 def figures_of(
-    frame: pd.DataFrame, path: Path, monkeypatch: pytest.MonkeyPatch, now: str = NOW
+    frame: pd.DataFrame,
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    now: str = NOW,
+    **options: Any,
 ) -> list[Figure]:
-    """The figures ``cost_report`` draws, wide and narrow in turn."""
+    """The figures ``cost_report`` draws, wide and narrow in turn: the outlook's first."""
     charts: list[Figure] = []
 
     class RecordedFigure(Figure):
@@ -263,7 +274,7 @@ def figures_of(
             charts.append(self)
 
     monkeypatch.setattr(report_charts, "Figure", RecordedFigure)
-    cost_report(frame, path, now=now)
+    cost_report(frame, path, now=now, **options)
     return charts
 
 
@@ -272,7 +283,8 @@ def test_no_chart_text_is_clipped_or_overlaps(
     seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame = run_frame(build_account(seed=seed, runs=3000))
-    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)
+    info = AccountInfo(Decimal("1234567.89"), pd.Timestamp("2027-03-16", tz="UTC"), None, pd.NaT)
+    charts = figures_of(frame, tmp_path / "r.html", monkeypatch, balance=info, budget=9_999_999)
     assert len(charts) == 2 * CHARTS
     for chart in charts:
         assert_layout(chart, dpi=CSS_PX_PER_INCH * PIXEL_RATIO)
@@ -282,7 +294,7 @@ def test_in_progress_cost_is_marked_in_the_time_chart(
     runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     charts = figures_of(runs, tmp_path / "r.html", monkeypatch, now="2026-03-15 12:00")
-    over_time = charts[2].axes[0]
+    over_time = charts[4].axes[0]
     assert any(p.get_hatch() for p in over_time.patches)
     legend = over_time.get_legend()
     assert legend is not None
@@ -343,6 +355,9 @@ def test_report_leaves_pyplot_alone(runs: pd.DataFrame, tmp_path: Path) -> None:
         (pd.DataFrame({"slug": ["x"]}), "out.html", {}, ValueError, "missing the required"),
         (None, 42, {}, TypeError, "path must be"),
         (None, "out.html", {"now": "tomorrow-ish"}, ValueError, "now must be"),
+        (None, "out.html", {"budget": "lots"}, ValueError, "cost_report: budget must be"),
+        (None, "out.html", {"budget": -1}, ValueError, "budget must not be negative"),
+        (None, "out.html", {"balance": [1]}, TypeError, "cost_report: balance must be"),
     ],
 )
 def test_bad_input(
@@ -417,7 +432,7 @@ def test_dollar_signs_in_titles_are_drawn_literally(
     charts = figures_of(frame, tmp_path / "r.html", monkeypatch)  # drew them all: no mathtext
     text = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert all(str(escape(title)) in text for title in titles)
-    cost = charts[0].axes[0]
+    cost = charts[2].axes[0]
     drawn = [t.get_text() for t in cost.get_yticklabels()]
     assert "Price $ tracker" in drawn and "Deals $^$ today" in drawn
 
@@ -441,8 +456,8 @@ def test_two_owners_workers_sharing_a_title_stay_apart_in_tables_and_charts(
     names = {f"Jobs (…{slug[-8:]})" for slug in (slug_a, other)}
     workers = [row[0] for row in rows(section(text, "Cost by worker"))]
     assert names <= set(workers) and "Jobs" not in workers
-    cost = charts[0].axes[0]
-    assert names <= {t.get_text() for t in cost.get_yticklabels()}
+    ticks = [{t.get_text() for t in figure.axes[0].get_yticklabels()} for figure in charts]
+    assert any(names <= labels for labels in ticks)  # the cost-by-worker chart
 
 
 def test_naive_start_times_with_aware_end_times_are_utc(runs: pd.DataFrame, tmp_path: Path) -> None:
@@ -451,3 +466,81 @@ def test_naive_start_times_with_aware_end_times_are_utc(runs: pd.DataFrame, tmp_
     made = cost_report(naive, tmp_path / "naive.html", now=NOW).read_text(encoding="utf-8")
     same = cost_report(frame, tmp_path / "aware.html", now=NOW).read_text(encoding="utf-8")
     assert made == same  # the same report, its period included
+
+
+def steady_costs(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``frame`` with costs that vary as real ones do (log-normal around each worker's own
+    median), where a run at many times the usual cost stands out."""
+    rng = np.random.default_rng(seed)
+    medians = {w: Decimal(i + 1) / 10 for i, w in enumerate(sorted(set(frame["scraper_slug"])))}
+    costs = [
+        money(medians[w] * Decimal(f"{rng.lognormal(0, 0.3):.6f}")) for w in frame["scraper_slug"]
+    ]
+    usage = pd.Series(costs, index=frame.index, dtype=object)
+    return frame.assign(usage=usage.astype(USAGE_DTYPE), usage_float=usage.astype(float))
+
+
+def test_the_outlook_comes_first_with_the_month_so_far_and_its_projection(
+    runs: pd.DataFrame, report: str
+) -> None:
+    outlook = ccf.spend_outlook(runs, now=NOW)
+    part = section(report, "Outlook")
+    assert "$<" not in part
+    for text in (
+        "Month to date",
+        usd(outlook.month_to_date),
+        "Projected month-end",
+        usd(outlook.projected),
+        f"80% interval {usd(outlook.projected_low)} – {usd(outlook.projected_high)}",
+        f"last month {usd(outlook.last_month)}",
+        "Daily burn",
+        usd(outlook.daily_burn),
+        "This month and where it is heading",
+        "Runs far costlier than usual",
+    ):
+        assert html.escape(text, quote=False) in part, text
+    assert "Runway" not in part and "Budget" not in part  # given neither
+    assert len(IMAGE_RE.findall(part)) == 2  # the cone chart, wide and narrow
+    anomalies = ccf.cost_anomalies(runs)
+    assert len(anomalies)  # the sandbox's runaway runs
+    assert all(slug in part for slug in anomalies["slug"])
+
+
+def test_the_outlook_says_when_no_run_is_far_costlier_than_usual(
+    runs: pd.DataFrame, tmp_path: Path
+) -> None:
+    calm = runs[~runs["slug"].isin(ccf.cost_anomalies(runs)["slug"])]
+    assert ccf.cost_anomalies(calm).empty
+    text = cost_report(calm, tmp_path / "r.html", now=NOW).read_text(encoding="utf-8")
+    assert "No run cost far more than its worker usually does." in section(text, "Outlook")
+
+
+def test_the_outlook_with_a_balance_and_a_budget(runs: pd.DataFrame, tmp_path: Path) -> None:
+    info = AccountInfo(Decimal("250.00"), pd.Timestamp("2026-03-20", tz="UTC"), None, pd.NaT)
+    budget = ccf.spend_outlook(runs, now=NOW).projected / 2  # a budget the month overruns
+    text = cost_report(runs, tmp_path / "r.html", now=NOW, balance=info, budget=budget)
+    part = section(text.read_text(encoding="utf-8"), "Outlook")
+    outlook = ccf.spend_outlook(runs, now=NOW, balance=info, budget=budget)
+    assert outlook.over_budget and outlook.runway_limit == "expiry"
+    assert "Balance" in part and "$250.00" in part and "expires 2026-03-20 00:00 UTC" in part
+    assert "Runway" in part and f"{outlook.runway_days:,.1f} days" in part
+    assert "when the balance expires" in part
+    assert re.search(r'class="card wide alert">\s*<div class="label">Budget</div>', part)
+    assert html.escape(outlook.budget_status(), quote=False) in part
+    within = cost_report(runs, tmp_path / "w.html", now=NOW, budget=10**6).read_text("utf-8")
+    assert " alert" not in section(within, "Outlook") and "within it" in within
+
+
+def test_the_outlook_lists_runs_far_costlier_than_usual(runs: pd.DataFrame, tmp_path: Path) -> None:
+    frame = steady_costs(runs)
+    dear = frame.index[frame["status"] == "succeeded"][:3]
+    frame.loc[dear, "usage"] = frame.loc[dear, "usage"] * 50
+    frame.loc[dear, "scraper_title"] = '<b>"Dear" & co</b>'
+    part = section(cost_report(frame, tmp_path / "r.html", now=NOW).read_text("utf-8"), "Outlook")
+    table = rows(part)
+    assert len(table) == 3
+    assert {row[-1] for row in table} == set(frame.loc[dear, "slug"])
+    assert all(row[0] == '<b>"Dear" & co</b>' for row in table)  # unescaped by rows()
+    assert "<b>" not in part and "&lt;b&gt;" in part
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", part)
+    assert headers[:3] == ["Worker", "Cost", "Times usual"]  # in view on a phone

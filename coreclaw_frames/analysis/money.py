@@ -8,8 +8,9 @@ run frame's ten decimal places.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from coreclaw_frames.schema import USAGE_ARROW_TYPE, USAGE_TOTAL_ARROW_TYPE
 __all__ = [
     "MONEY_DTYPE",
     "SUM_ARROW_TYPE",
+    "check_money",
     "decimal_sums",
     "money",
     "money_series",
@@ -136,3 +138,35 @@ def sums_where(
     masked = pc.if_else(pa.array(mask, pa.bool_()), usage, pa.scalar(None, usage.type))
     sums = decimal_sums(keys, masked)["cost"].reindex(index)
     return [money(None if pd.isna(cost) else cost) or Decimal(0) for cost in sums]
+
+
+def check_money(value: object, name: str, caller: str, *, negative: bool = True) -> Decimal:
+    """``value`` (a Decimal, a number or a numeric string) as an exact finite Decimal.
+
+    A float goes through its shortest text, ``str(0.1) == "0.1"``, never its binary value.
+
+    >>> check_money(1000.1, "balance", "f"), check_money("25.50", "budget", "f")
+    (Decimal('1000.1'), Decimal('25.50'))
+    """
+    expected = f"{caller}: {name} must be a Decimal, a number or a numeric string"
+    amount: Decimal | None
+    if isinstance(value, bool):
+        raise TypeError(f"{expected}, got {value!r}")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, numbers.Integral):
+        amount = Decimal(int(value))
+    elif isinstance(value, numbers.Real):
+        amount = Decimal(str(float(value)))
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            amount = None
+    else:
+        raise TypeError(f"{expected}, got {type(value).__name__} {value!r}")
+    if amount is None or not amount.is_finite():
+        raise ValueError(f"{expected}, got {value!r}")
+    if not negative and amount < 0:
+        raise ValueError(f"{caller}: {name} must not be negative, got {value!r}")
+    return amount

@@ -1,7 +1,8 @@
 """The `coreclaw-frames` command.
 
 One subcommand per task, each a small `_cmd_<name>(args) -> int` function; `fetching` holds
-those that talk to the API, `local` those that need no account, `slugs` and `output` read
+those that talk to the API, `local` those that need no account, `outlook` the month's outlook
+(and the budget and balance options `report` shares), `slugs` and `output` read
 SLUGS and write `-o`, `common` what they share (exit statuses, one-line errors, the client).
 
     coreclaw-frames fetch SLUGS -o runs.parquet [--column C] [--merge] [--api-version V]
@@ -13,11 +14,12 @@ SLUGS and write `-o`, `common` what they share (exit statuses, one-line errors, 
     coreclaw-frames sandbox --port 8765 [--seed N] [--runs N] [--latency S]
                             [--fault-rate F] [--rate-limit R]
     coreclaw-frames demo [--data-dir data] [--report reports/cost_report.html] [--api-version V]
-    coreclaw-frames report runs.parquet -o report.html
+    coreclaw-frames report runs.parquet -o report.html [--budget USD] [--balance] [--now TIME]
+    coreclaw-frames outlook runs.parquet [--budget USD] [--balance] [--now TIME]
 
 Every error is one line on stderr, ``coreclaw-frames <command>: <message>``, never a
 traceback; the exit status is 0 (done), 1 (failed rows, or the batch could not run), 2 (bad
-usage or input, nothing written) or 130 (Ctrl-C).
+usage or input, nothing written), 3 (``outlook``: over the budget) or 130 (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import sys
 from collections.abc import Sequence
 
 from coreclaw_frames import __version__
-from coreclaw_frames.cli import fetching, local
+from coreclaw_frames.cli import fetching, local, outlook
 from coreclaw_frames.cli.common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_OVER_BUDGET,
     EXIT_USAGE,
     KEY_HELP,
     PROG,
@@ -39,7 +42,15 @@ from coreclaw_frames.cli.common import (
     one_line,
 )
 
-__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_OVER_BUDGET",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 
 def build_parser() -> Parser:
@@ -58,6 +69,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     fetching.register(commands)
     local.register(commands)
+    outlook.register(commands)
     return parser
 
 

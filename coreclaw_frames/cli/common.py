@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from coreclaw_frames.api.client import (
@@ -15,21 +17,25 @@ from coreclaw_frames.api.client import (
     DEFAULT_API_VERSION,
     Client,
 )
+from coreclaw_frames.errors import AuthenticationError, CoreClawError, ParquetFormatError
 
 __all__ = [
     "CSV_SUFFIX",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_OVER_BUDGET",
     "EXIT_USAGE",
     "KEY_HELP",
     "PARQUET_SUFFIX",
     "PROG",
     "CommandError",
+    "OverBudgetError",
     "Parser",
     "UsageError",
     "add_api_version",
     "api_client",
+    "library_errors",
     "make_client",
     "one_line",
 ]
@@ -43,6 +49,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 #: Bad usage or input; nothing was written.
 EXIT_USAGE = 2
+#: The month's spend is projected above the budget (``outlook``): for cron and CI to alert on.
+EXIT_OVER_BUDGET = 3
 #: The shell's status for a process stopped by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
@@ -70,6 +78,12 @@ class UsageError(CommandError):
     """Bad usage or input, refused before anything was written."""
 
     status = EXIT_USAGE
+
+
+class OverBudgetError(CommandError):
+    """The projection (or the spend so far) exceeds the budget: exit status 3."""
+
+    status = EXIT_OVER_BUDGET
 
 
 class Parser(argparse.ArgumentParser):
@@ -113,3 +127,17 @@ def api_client(args: argparse.Namespace) -> Client:
     if not os.environ.get(API_KEY_ENV, "").strip():
         raise UsageError(MISSING_KEY)
     return make_client(api_version=args.api_version)
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """The library's refusals as usage errors; a batch that could not run as a failure."""
+    try:
+        yield
+    except ParquetFormatError as exc:  # the target holds something else: bad input
+        raise UsageError(f"{exc}; nothing sent or written") from exc
+    except CoreClawError as exc:
+        hint = f"; check ${API_KEY_ENV}" if isinstance(exc, AuthenticationError) else ""
+        raise CommandError(f"{exc}{hint}; nothing written") from exc
+    except (TypeError, ValueError) as exc:  # refused before any request: dates, status, worker
+        raise UsageError(str(exc)) from exc

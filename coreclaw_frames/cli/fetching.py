@@ -9,8 +9,6 @@ key, a host that cannot be reached), which writes nothing.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ import pandas as pd
 
 import coreclaw_frames as ccf
 from coreclaw_frames.api import STATUS_LABELS
-from coreclaw_frames.api.client import API_KEY_ENV
 from coreclaw_frames.cli.common import (
     EXIT_OK,
     KEY_HELP,
@@ -26,6 +23,7 @@ from coreclaw_frames.cli.common import (
     UsageError,
     add_api_version,
     api_client,
+    library_errors,
 )
 from coreclaw_frames.cli.output import Output, check_output, check_parent, write_frame
 from coreclaw_frames.cli.slugs import DEFAULT_COLUMN, STDIN, read_slugs
@@ -64,7 +62,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch the runs named in SLUGS: one row per unique slug, in input order."""
     slugs = read_slugs(args.slugs, args.column)
     output = check_output(args.output, merge=args.merge, kind="runs")
-    with api_client(args) as client, _library_errors():
+    with api_client(args) as client, library_errors():
         runs = ccf.fetch_runs(slugs, client=client, errors="coerce")
     return _written(runs, output, key=RUN_KEY, total=len(slugs))
 
@@ -72,7 +70,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     """List Run History (newest first), filtered by the options."""
     output = check_output(args.output, merge=args.merge, kind="runs")
-    with api_client(args) as client, _library_errors():
+    with api_client(args) as client, library_errors():
         runs = ccf.list_runs(
             since=args.since,
             until=args.until,
@@ -96,7 +94,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"{args.path} has not been synced yet: its first sync needs --since DATE, the date "
             f"to list Run History from, e.g. --since {DATE_EXAMPLE}"
         )
-    with api_client(args) as client, _library_errors():
+    with api_client(args) as client, library_errors():
         runs = ccf.sync_runs(
             args.path,
             since=args.since,
@@ -121,23 +119,9 @@ def _cmd_results(args: argparse.Namespace) -> int:
     """Fetch every scraped row of the runs named in SLUGS."""
     slugs = read_slugs(args.slugs, args.column)
     output = check_output(args.output, merge=args.merge, kind="results")
-    with api_client(args) as client, _library_errors():
+    with api_client(args) as client, library_errors():
         rows = ccf.fetch_results(slugs, client=client, errors="coerce", data_id=args.data_id)
     return _written(rows, output, key=RESULTS_KEY, total=len(slugs))
-
-
-@contextmanager
-def _library_errors() -> Iterator[None]:
-    """The library's refusals as usage errors; a batch that could not run as a failure."""
-    try:
-        yield
-    except ccf.ParquetFormatError as exc:  # the target holds something else: bad input
-        raise UsageError(f"{exc}; nothing sent or written") from exc
-    except ccf.CoreClawError as exc:
-        hint = f"; check ${API_KEY_ENV}" if isinstance(exc, ccf.AuthenticationError) else ""
-        raise CommandError(f"{exc}{hint}; nothing written") from exc
-    except (TypeError, ValueError) as exc:  # refused before any request: dates, status, worker
-        raise UsageError(str(exc)) from exc
 
 
 def _written(frame: pd.DataFrame, output: Output, *, key: str, total: int) -> int:

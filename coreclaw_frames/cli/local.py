@@ -19,6 +19,7 @@ from coreclaw_frames.cli.common import (
     add_api_version,
     make_client,
 )
+from coreclaw_frames.cli.outlook import add_money_options, add_now, balance_from_api, read_runs
 from coreclaw_frames.display import usd, usd_exact
 from coreclaw_frames.sandbox import DEFAULT_RUNS, SandboxServer, build_account, serve
 
@@ -116,12 +117,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML cost report of a run frame saved as Parquet (by ``fetch`` or ``list``)."""
+    runs = read_runs(args.parquet)
+    info = balance_from_api(args)
     try:
-        runs = ccf.read_parquet(args.parquet)
-    except (OSError, ValueError, TypeError, ccf.CoreClawError) as exc:
-        raise UsageError(f"cannot read {args.parquet}: {exc}") from exc
-    try:
-        print(ccf.cost_report(runs, args.output))
+        print(ccf.cost_report(runs, args.output, now=args.now, balance=info, budget=args.budget))
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc}") from exc
     return EXIT_OK
@@ -174,8 +173,11 @@ def register(commands: Any) -> None:
         "report",
         help="write the HTML cost report of a Parquet file of runs",
         description="Write a self-contained HTML cost report from runs saved by fetch, list "
-        "or to_parquet.",
+        "or to_parquet. Its outlook shows the runway with --balance and the budget's status "
+        "with --budget.",
     )
     report.add_argument("parquet", help="a Parquet file or dataset of runs")
     report.add_argument("-o", "--output", default="cost_report.html", help="the report's path")
+    add_money_options(report)
+    add_now(report)
     report.set_defaults(handler=_cmd_report)

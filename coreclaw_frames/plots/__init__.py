@@ -12,7 +12,8 @@ only as bar lengths. Beyond ``top`` groups the cheapest are pooled into one grey
 whole), and text from the data is drawn as written: a ``$`` never starts mathtext.
 
 Modules: ``cost`` (:func:`plot_cost`), ``duration`` (:func:`plot_duration`), ``over_time``
-(:func:`plot_cost_over_time`) and ``_base`` (what they share).
+(:func:`plot_cost_over_time`), ``outlook`` (:func:`plot_outlook`, also ``SpendOutlook.plot``)
+and ``_base`` (what they share).
 """
 
 from coreclaw_frames.analysis.periods import FREQUENCIES
@@ -26,6 +27,7 @@ from coreclaw_frames.plots._base import (
 )
 from coreclaw_frames.plots.cost import DEFAULT_HUE_TOP, plot_cost
 from coreclaw_frames.plots.duration import plot_duration
+from coreclaw_frames.plots.outlook import plot_outlook
 from coreclaw_frames.plots.over_time import (
     IN_PROGRESS_HATCH,
     IN_PROGRESS_LABEL,
@@ -48,4 +50,5 @@ __all__ = [
     "plot_cost",
     "plot_cost_over_time",
     "plot_duration",
+    "plot_outlook",
 ]

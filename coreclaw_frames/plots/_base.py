@@ -3,6 +3,7 @@ group's look, and text from the data drawn as written (a ``$`` never starts math
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -36,9 +37,8 @@ TICK_LABEL_ROTATION = 30
 #: Orientations of the category charts: bars up ("v") or bars to the right ("h").
 ORIENTATIONS = ("v", "h")
 NO_DATA_TEXT = "No runs to plot"
-#: Dollar tick labels: cents from one dollar, whole dollars from this amount.
-WHOLE_DOLLARS_FROM = 100
-SMALL_COST_DECIMALS = 4
+#: Tick labels show at most this many decimals of a dollar.
+MAX_TICK_DECIMALS = 6
 #: Axis and legend titles of the run-frame columns one usually groups by; others show as named.
 COLUMN_TITLES = {
     "scraper_title": "Worker",
@@ -171,18 +171,44 @@ def style_other(patches: Iterable[Patch], *, recolor: bool) -> None:
             patch.set_facecolor(OTHER_COLOR)
 
 
+class DollarFormatter(ticker.Formatter):
+    """Dollar tick labels with just the decimals the tick step needs: ``$10``, ``$2.50``,
+    ``$0.0005``; never more than :data:`MAX_TICK_DECIMALS`.
+
+    >>> formatter = DollarFormatter()
+    >>> formatter.set_locs([0.0, 2.5, 5.0, 7.5])
+    >>> [formatter(x) for x in (0.0, 2.5)]
+    ['$0.0', '$2.5']
+    >>> formatter.set_locs([0, 1000, 2000])
+    >>> formatter(1000)
+    '$1,000'
+    """
+
+    decimals = 0
+
+    def set_locs(self, locs: list[float]) -> None:
+        super().set_locs(locs)
+        values = sorted(float(x) for x in locs if math.isfinite(x))
+        steps = [b - a for a, b in itertools.pairwise(values) if b > a]
+        step = min(steps) if steps else (abs(values[0]) if values and values[0] else 1.0)
+        self.decimals = next(
+            (d for d in range(MAX_TICK_DECIMALS + 1) if _whole(step * 10**d)), MAX_TICK_DECIMALS
+        )
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"${x:,.{self.decimals}f}"
+
+
+def _whole(value: float) -> bool:
+    return abs(value - round(value)) < 1e-6 * max(1.0, abs(value))
+
+
 def dollar_axis(ax: Axes, largest: float, orient: str = "v") -> None:
-    """Dollar tick labels with decimals fitting the largest bar; 0 to 1 if all are zero."""
+    """Dollar tick labels (see :class:`DollarFormatter`); 0 to 1 if every value is zero."""
     axis = ax.xaxis if orient == "h" else ax.yaxis
     if largest <= 0 or not math.isfinite(largest):
         (ax.set_xlim if orient == "h" else ax.set_ylim)(0, 1)
-    if largest >= WHOLE_DOLLARS_FROM:
-        decimals = 0
-    elif largest >= 1:
-        decimals = 2
-    else:
-        decimals = SMALL_COST_DECIMALS
-    axis.set_major_formatter(ticker.StrMethodFormatter(f"${{x:,.{decimals}f}}"))
+    axis.set_major_formatter(DollarFormatter())
 
 
 def legend(ax: Axes, heading: str, handles: Sequence[Artist | Container]) -> None:

@@ -13,8 +13,6 @@ Modules: ``tables`` (what each table shows, as text) and ``charts`` (the charts 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -23,6 +21,12 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from coreclaw_frames.analysis.anomalies import (
+    MIN_GROUP_RUNS,
+    MIN_TIMES_USUAL,
+    SCORE_THRESHOLD,
+    cost_anomalies,
+)
 from coreclaw_frames.analysis.counts import count_total
 from coreclaw_frames.analysis.frame import (
     TIME_COLUMNS,
@@ -35,8 +39,10 @@ from coreclaw_frames.analysis.frame import (
     split_fetch_failures,
     utc_times,
 )
-from coreclaw_frames.analysis.money import total, usage_array
+from coreclaw_frames.analysis.money import check_money, total, usage_array
+from coreclaw_frames.analysis.outlook import spend_outlook
 from coreclaw_frames.analysis.periods import run_period_totals
+from coreclaw_frames.analysis.projection import WINDOW_DAYS
 from coreclaw_frames.analysis.regressions import (
     MIN_RUNS,
     REGRESSION_THRESHOLD,
@@ -49,15 +55,20 @@ from coreclaw_frames.analysis.stats import (
     run_summary,
 )
 from coreclaw_frames.display import count, plain, size, timestamp, usd, usd_exact
-from coreclaw_frames.report.charts import NARROW_SCREEN_PX, draw_charts
+from coreclaw_frames.report.charts import NARROW_SCREEN_PX, draw_charts, outlook_chart
 from coreclaw_frames.report.tables import (
+    ANOMALY_ROWS,
+    Card,
+    anomaly_table,
     failure_table,
     monthly_table,
+    outlook_cards,
     regression_table,
     share,
     version_table,
     worker_table,
 )
+from coreclaw_frames.runs import AccountInfo
 
 __all__ = ["REPORT_COLUMNS", "cost_report"]
 
@@ -72,16 +83,6 @@ REPORT_COLUMNS = (
 TEMPLATE = "report.html.jinja"
 PERCENT = 100
 CALLER = "cost_report"
-
-
-@dataclass(frozen=True)
-class Card:
-    """A headline figure: what it is, its value, and a line of detail."""
-
-    label: str
-    value: str
-    detail: Sequence[str] = ()
-    wide: bool = False
 
 
 def _period(runs: pd.DataFrame) -> tuple[str, str] | None:
@@ -150,13 +151,19 @@ def cost_report(
     path: str | os.PathLike[str],
     *,
     now: object = None,
+    balance: object = None,
+    budget: object = None,
 ) -> Path:
     """Write a self-contained HTML cost report of ``data`` to ``path``.
 
-    Sections: the headline totals (the exact total cost, the spend on failed and aborted
-    runs, the cost of runs not final yet, runs, results, traffic), monthly totals (the
-    current month marked as not over), cost by worker, by worker and version, failed and
-    aborted spend by worker, the charts, and version regressions (see
+    Sections: the outlook (this month so far, its projected total with an 80% interval
+    against last month, the daily burn, the balance's runway and the budget when given, runs
+    far costlier than usual, and a chart of the month with the projection cone; see
+    :func:`~coreclaw_frames.spend_outlook` and :func:`~coreclaw_frames.cost_anomalies`), the
+    headline totals (the exact total cost, the spend on failed and aborted runs, the cost of
+    runs not final yet, runs, results, traffic), monthly totals (the current month marked as
+    not over), cost by worker, by worker and version, failed and aborted spend by worker, the
+    charts, and version regressions (see
     :func:`~coreclaw_frames.analysis.version_regressions`). Rows whose fetch failed are
     left out and counted. It needs no network to view: CSS inline, charts as base64 PNG.
 
@@ -168,7 +175,14 @@ def cost_report(
         Where to write the HTML; parent directories are created, a file is overwritten.
     now
         The report's clock (a time, naive is UTC, or unix seconds; default the current
-        time): the period containing it is marked as not over.
+        time): the period containing it is marked as not over, and the outlook looks at
+        its month.
+    balance
+        The prepaid balance, for the runway: a ``Decimal``, a number or a numeric string, or
+        the :class:`~coreclaw_frames.AccountInfo` of ``account_info()`` (with its expiry).
+    budget
+        The month's budget, like ``balance``: the outlook says whether the projection is
+        within it.
 
     Returns
     -------
@@ -186,6 +200,10 @@ def cost_report(
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"{caller}: path must be a str or os.PathLike, got {type(path).__name__}")
     clock = check_now(now, caller)
+    if balance is not None and not isinstance(balance, AccountInfo):
+        check_money(balance, "balance", caller)
+    if budget is not None:
+        check_money(budget, "budget", caller, negative=False)
     if isinstance(data, str | os.PathLike):
         from coreclaw_frames.parquet import read_parquet
 
@@ -193,7 +211,10 @@ def cost_report(
     # Checked once, here: every table and chart below reads the same frame.
     frame = check_frame(data, REPORT_COLUMNS, caller)
     check_dtypes(frame, (*TIME_COLUMNS, *SUMMARY_TYPED_COLUMNS), caller)
-    runs, fetch_failed = split_fetch_failures(utc_times(frame))
+    frame = utc_times(frame)
+    outlook = spend_outlook(frame, now=clock, balance=balance, budget=budget)
+    anomalies = cost_anomalies(frame)
+    runs, fetch_failed = split_fetch_failures(frame)
     usage = usage_array(runs["usage"], caller)
     by_worker = run_summary(runs, WORKER_COLUMN, caller)
     by_version = run_summary(runs, VERSION_COLUMN, caller)
@@ -205,6 +226,17 @@ def cost_report(
         period=_period(runs),
         generated=timestamp(clock),
         notes=_notes(usage, fetch_failed, months.attrs["not_started"]),
+        outlook_cards=outlook_cards(outlook),
+        outlook_chart=outlook_chart(outlook),
+        window_days=WINDOW_DAYS,
+        anomalies=anomaly_table(anomalies),
+        anomaly_count=len(anomalies),
+        anomaly_rows=ANOMALY_ROWS,
+        too_small=len(anomalies.attrs["too_small"]),
+        too_small_runs=anomalies.attrs["too_small_runs"],
+        min_group_runs=MIN_GROUP_RUNS,
+        score_threshold=plain(SCORE_THRESHOLD),
+        min_times_usual=MIN_TIMES_USUAL,
         cards=_cards(runs, usage, by_worker),
         monthly=monthly_table(months),
         workers=worker_table(by_worker, grand_total),

@@ -22,15 +22,26 @@ from matplotlib.figure import Figure
 
 from coreclaw_frames.analysis.frame import VERSION_COLUMN, WORKER_COLUMN
 from coreclaw_frames.analysis.grouping import DEFAULT_TOP
+from coreclaw_frames.analysis.outlook import SpendOutlook
+from coreclaw_frames.analysis.projection import WINDOW_DAYS
 from coreclaw_frames.plots import (
     MAX_TICK_LABEL_CHARS,
     move_legend,
     plot_cost,
     plot_cost_over_time,
     plot_duration,
+    plot_outlook,
 )
 
-__all__ = ["CSS_PX_PER_INCH", "NARROW_SCREEN_PX", "PIXEL_RATIO", "Chart", "Image", "draw_charts"]
+__all__ = [
+    "CSS_PX_PER_INCH",
+    "NARROW_SCREEN_PX",
+    "PIXEL_RATIO",
+    "Chart",
+    "Image",
+    "draw_charts",
+    "outlook_chart",
+]
 
 #: CSS pixels per inch: a figure of W inches shows W * 96 px wide.
 CSS_PX_PER_INCH = 96
@@ -53,6 +64,8 @@ MIN_CATEGORY_CHART_INCHES = 2.6
 #: in this many columns.
 NARROW_LABEL_CHARS = 18
 NARROW_LEGEND_COLUMNS = 2
+#: The outlook's legend entries hold figures: one a line on a phone.
+OUTLOOK_LEGEND_COLUMNS = 1
 #: Cost-over-time bars per day up to this many days covered, per week up to a year, else month.
 DAILY_UP_TO_DAYS = 62
 WEEKLY_UP_TO_DAYS = 366
@@ -81,7 +94,7 @@ class Chart:
 Draw = Callable[[Axes, int], Axes]
 
 
-def render(draw: Draw, width: float, height: float, *, narrow: bool) -> Image:
+def render(draw: Draw, width: float, height: float, *, narrow: bool, legend_columns: int) -> Image:
     """``draw`` on a figure of about ``width`` x ``height`` inches, made a whole number of
     CSS pixels so that the image holds exactly PIXEL_RATIO times as many."""
     css_width, css_height = round(width * CSS_PX_PER_INCH), round(height * CSS_PX_PER_INCH)
@@ -90,7 +103,7 @@ def render(draw: Draw, width: float, height: float, *, narrow: bool) -> Image:
     axes = figure.subplots()
     draw(axes, NARROW_LABEL_CHARS if narrow else MAX_TICK_LABEL_CHARS)
     if narrow:
-        move_legend(axes, "outside lower center", ncols=NARROW_LEGEND_COLUMNS)
+        move_legend(axes, "outside lower center", ncols=legend_columns)
     dpi = CSS_PX_PER_INCH * PIXEL_RATIO
     figure.set_dpi(dpi)
     figure.draw_without_rendering()  # a constrained layout settles on the second draw
@@ -109,8 +122,16 @@ def render(draw: Draw, width: float, height: float, *, narrow: bool) -> Image:
     return Image(base64.b64encode(buffer.getvalue()).decode("ascii"), css_width, css_height)
 
 
-def chart(title: str, caption: str, draw: Draw, groups: int | None = None) -> Chart:
-    """``draw`` rendered wide and narrow; ``groups`` (category charts) sets the height."""
+def chart(
+    title: str,
+    caption: str,
+    draw: Draw,
+    groups: int | None = None,
+    *,
+    legend_columns: int = NARROW_LEGEND_COLUMNS,
+) -> Chart:
+    """``draw`` rendered wide and narrow; ``groups`` (category charts) sets the height, and
+    ``legend_columns`` the columns of the narrow chart's legend."""
     if groups is None:
         wide, narrow = TIME_CHART_INCHES, NARROW_TIME_CHART_INCHES
     else:
@@ -120,8 +141,8 @@ def chart(title: str, caption: str, draw: Draw, groups: int | None = None) -> Ch
     return Chart(
         title,
         caption,
-        render(draw, WIDE_INCHES, wide, narrow=False),
-        render(draw, NARROW_INCHES, narrow, narrow=True),
+        render(draw, WIDE_INCHES, wide, narrow=False, legend_columns=legend_columns),
+        render(draw, NARROW_INCHES, narrow, narrow=True, legend_columns=legend_columns),
     )
 
 
@@ -178,3 +199,14 @@ def draw_charts(runs: pd.DataFrame, now: pd.Timestamp, workers: int, versions: i
             shown_workers,
         ),
     ]
+
+
+def outlook_chart(outlook: SpendOutlook) -> Chart:
+    """The month's cumulative spend and the projection cone."""
+    return chart(
+        "This month and where it is heading",
+        f"Cumulative spend by run start (UTC). Dashed: the projection at the mean daily spend "
+        f"of the last {WINDOW_DAYS} complete days; shaded: its 80% interval.",
+        lambda ax, _: plot_outlook(outlook, ax=ax),
+        legend_columns=OUTLOOK_LEGEND_COLUMNS,
+    )

@@ -15,6 +15,8 @@ import pandas as pd
 
 from coreclaw_frames.analysis.counts import count_total
 from coreclaw_frames.analysis.money import money
+from coreclaw_frames.analysis.outlook import SpendOutlook
+from coreclaw_frames.analysis.projection import INTERVAL_LEVEL, MIN_WINDOW_DAYS
 from coreclaw_frames.display import (
     PERCENT_PLACES,
     UNIT_COST_PLACES,
@@ -23,17 +25,23 @@ from coreclaw_frames.display import (
     duration,
     percent,
     size,
+    times,
+    timestamp,
     usd,
 )
 
 __all__ = [
+    "ANOMALY_ROWS",
+    "Card",
     "Cell",
     "Table",
+    "anomaly_table",
     "failure_table",
     "flagged_change",
     "group_cells",
     "label",
     "monthly_table",
+    "outlook_cards",
     "regression_table",
     "share",
     "total_of",
@@ -45,6 +53,21 @@ __all__ = [
 MAX_PERCENT_PLACES = 6
 #: How errors of the tables are labelled: the function that draws them.
 CALLER = "cost_report"
+
+#: The anomaly table shows the runs with the highest scores, this many at most.
+ANOMALY_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Card:
+    """A headline figure: what it is, its value, and a line of detail; ``alert`` marks one
+    that needs attention (a budget overrun)."""
+
+    label: str
+    value: str
+    detail: Sequence[str] = ()
+    wide: bool = False
+    alert: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,5 +286,77 @@ def regression_table(regressions: pd.DataFrame, threshold: Decimal) -> Table:
         ("Change", True),
         ("Cost / 1,000 results", True),
         ("Change", True),
+    ]
+    return Table(headers, rows)
+
+
+def outlook_cards(outlook: SpendOutlook) -> list[Card]:
+    """The outlook's figures: the month so far, the projection, the burn, and the balance's
+    runway and the budget when the outlook has them."""
+    so_far = [f"up to {timestamp(outlook.now)} UTC"]
+    if outlook.in_progress:
+        so_far.append(f"{usd(outlook.in_progress)} of it not final yet")
+    cards = [Card("Month to date", usd(outlook.month_to_date), so_far, wide=True)]
+    last = [f"last month {usd(outlook.last_month)}"] if outlook.last_month is not None else []
+    if outlook.projected is None:
+        needs = f"needs {MIN_WINDOW_DAYS} complete days of history"
+        cards.append(Card("Projected month-end", usd(None), [needs, *last], wide=True))
+    else:
+        level = percent(INTERVAL_LEVEL, places=0)
+        interval = f"{level} interval {usd(outlook.projected_low)} – {usd(outlook.projected_high)}"
+        if outlook.last_month:
+            last = [
+                f"last month {usd(outlook.last_month)} ("
+                f"{change(outlook.projected / outlook.last_month - 1)})"
+            ]
+        cards.append(Card("Projected month-end", usd(outlook.projected), [interval, *last], True))
+        cards.append(
+            Card(
+                "Daily burn",
+                usd(outlook.daily_burn),
+                [f"mean of the last {outlook.window_days} complete days"],
+            )
+        )
+    if outlook.balance is not None:
+        expiry = outlook.balance_expires_at
+        expires = [] if pd.isna(expiry) else [f"expires {timestamp(expiry)} UTC"]
+        cards.append(Card("Balance", usd(outlook.balance), expires))
+        runway, why = outlook.runway_text()
+        cards.append(Card("Runway", runway, [why], wide=True))
+    if outlook.budget is not None:
+        over = bool(outlook.over_budget)
+        cards.append(
+            Card("Budget", usd(outlook.budget), [outlook.budget_status()], wide=True, alert=over)
+        )
+    return cards
+
+
+def anomaly_table(found: pd.DataFrame) -> Table:
+    """Runs far costlier than usual, from ``cost_anomalies``, the highest scores first: the
+    worker and the cost first, so that a phone shows them without scrolling."""
+    rows = [
+        [
+            label(row.scraper_title),
+            Cell(usd(row.cost, UNIT_COST_PLACES)),
+            Cell(times(row.times_usual), classes="flag"),
+            Cell(usd(row.usual_cost, UNIT_COST_PLACES)),
+            Cell(f"{row.score:.1f}"),
+            Cell(str(row.version), numeric=False),
+            Cell(timestamp(row.started_at), numeric=False),
+            Cell(str(row.status), numeric=False),
+            Cell(str(row.slug), numeric=False),
+        ]
+        for row in found.head(ANOMALY_ROWS).itertuples()
+    ]
+    headers = [
+        ("Worker", False),
+        ("Cost", True),
+        ("Times usual", True),
+        ("Usual cost", True),
+        ("Score", True),
+        ("Version", False),
+        ("Started (UTC)", False),
+        ("Status", False),
+        ("Run", False),
     ]
     return Table(headers, rows)

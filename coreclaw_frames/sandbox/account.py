@@ -10,7 +10,10 @@ them its own way. Every run also has a creation time, which is not part of any r
 orders Run History (newest created first) and bounds v2's month-by-month listing; a run's slug
 is a ULID whose timestamp is that creation time.
 
-The data are shaped to trip up careless clients: `usage` strings with 0 to 10 decimal places,
+Costs look like real ones: each worker has a price per run and per result (a newer version may
+cost more), runs scatter around it, failed and aborted runs cost a part of it, and now and then
+a run goes wrong and costs many times its usual. The data are also shaped to trip up careless
+clients: `usage` strings with up to 10 decimal places,
 traffic above 4 GiB, versions that sort wrong as plain strings (v1.0.9 < v1.0.10) or are not
 numbers at all (`latest`), a worker that v2 names by an ``owner~name`` path, unstarted runs
 whose timestamps are 0, runs still being aborted, and result rows that are nested, nullable and
@@ -412,5 +415,6 @@ def build_account(seed: int = 0, runs: int = DEFAULT_RUNS, *, now: int | None = 
     ]
     factory = RunFactory(rng, workers, now)
     records = [factory.historical() for _ in range(runs)]
-    balance = decimal_string(rng.randint(0, 500_000 * 10**BALANCE_SCALE), BALANCE_SCALE)
+    # A prepaid balance worth a few weeks to a few months of the account's spend.
+    balance = decimal_string(rng.randint(20, 500) * 10**BALANCE_SCALE, BALANCE_SCALE)
     return Account(seed=seed, now=now, records=records, balance=balance, factory=factory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -77,7 +78,12 @@ MAX_RESULTS = 200
 """Upper bound of a run's result count, so that paging through results stays fast in tests."""
 
 MAX_USAGE_SCALE = 10
-"""`usage` strings carry 0 to this many decimal places."""
+"""`usage` strings carry up to this many decimal places."""
+
+CENTS_SCALE = 2
+_CENTS_SHARE = 0.1
+#: Below this a cost quoted to the cent would be off by a fifth or more.
+_CENTS_FROM = 0.05
 
 BALANCE_SCALE = 2
 
@@ -89,6 +95,13 @@ _STATUS_WEIGHTS: tuple[tuple[int, int], ...] = (
     (STATUS_RUNNING, 20),
     (STATUS_READY, 20),
 )
+#: A run's cost scatters around its worker's price by this (the sigma of a log-normal) ...
+_COST_SPREAD = 0.25
+#: ... a failed or aborted run costs this share of it ...
+_PARTIAL_COST = (0.2, 1.0)
+#: ... and now and then a run goes wrong and costs many times its usual (a runaway loop).
+_RUNAWAY_SHARE = 0.002
+_RUNAWAY_FACTOR = (15.0, 40.0)
 _BEING_ABORTED_SHARE = 0.25
 _API_ORIGIN_SHARE = 0.7
 _HUGE_TRAFFIC_SHARE = 0.01
@@ -153,11 +166,20 @@ def decimal_string(units: int, scale: int) -> str:
     return f"{digits[:-scale]}.{digits[-scale:]}"
 
 
-def _random_usage(rng: random.Random) -> str:
-    """A cost in USD with a random number of decimal places, between 10**-scale and ~5."""
-    scale = rng.randint(0, MAX_USAGE_SCALE)
-    magnitude = rng.randint(0, scale)
-    return decimal_string(rng.randint(1, 5 * 10**magnitude), scale)
+def cost_string(rng: random.Random, cost: float) -> str:
+    """``cost`` (USD, > 0) as a decimal string: to the cent now and then, as the API's own
+    examples show (``"1.00"``), otherwise with a random number of decimal places, from the
+    fewest that keep two significant digits up to :data:`MAX_USAGE_SCALE`.
+
+    >>> cost_string(random.Random(1), 0.0217)
+    '0.02170'
+    """
+    if cost >= _CENTS_FROM and rng.random() < _CENTS_SHARE:
+        scale = CENTS_SCALE
+    else:
+        fewest = min(MAX_USAGE_SCALE, max(0, math.ceil(-math.log10(cost)) + 1))
+        scale = rng.randint(fewest, MAX_USAGE_SCALE)
+    return decimal_string(max(1, round(cost * 10**scale)), scale)
 
 
 def is_int(value: object) -> bool:
@@ -219,6 +241,10 @@ class RunFactory:
             itertools.accumulate(weight for _, weight in _STATUS_WEIGHTS)
         )
         self._worker_cumulative = list(itertools.accumulate(spec.weight for spec in WORKER_SPECS))
+        self._worker_of = {worker.slug: worker for worker in workers}
+        self._spec_of = {
+            worker.slug: spec for worker, spec in zip(workers, WORKER_SPECS, strict=True)
+        }
 
     def _weighted(self, cumulative: list[int]) -> int:
         return bisect.bisect_right(cumulative, self.rng.randrange(cumulative[-1]))
@@ -253,18 +279,19 @@ class RunFactory:
         rng = self.rng
         results = 0 if fresh else self._results(status)
         free = fresh or (status == STATUS_FAILED and rng.random() < _FREE_FAILURE_SHARE)
+        version = self._version(worker, started or created)
         return _record(
             status=status,
             err_msg=self._err_msg(status),
             slug=self._slug(created),
             worker=worker,
             results=results,
-            usage="0" if free else _random_usage(rng),
+            usage="0" if free else self._usage(worker, version, results, status),
             started_at=started,
             finished_at=finished,
             origin="api" if rng.random() < _API_ORIGIN_SHARE else "web",
             traffic=0 if fresh else self._traffic(results),
-            version=self._version(worker, started or created),
+            version=version,
         )
 
     def historical(self) -> tuple[Row, int]:
@@ -306,22 +333,34 @@ class RunFactory:
 
     def finish(self, record: Row, created: int, now: int) -> Row:
         """The final form of an unfinished run."""
-        rng = self.rng
         started = record["started_at"] or created + self._lead()
         finished = max(now, started + _MIN_DURATION)
         times = {"started_at": started, "finished_at": finished, "duration": finished - started}
         if record["status"] == STATUS_ABORTED:
             return {**record, **times}
         results = max(record["results"], self._results(STATUS_SUCCEEDED), 1)
+        worker = self._worker_of[record["scraper_slug"]]
         return {
             **record,
             "status": STATUS_SUCCEEDED,
             "err_msg": "",
             "results": results,
-            "usage": _random_usage(rng),
+            "usage": self._usage(worker, record["version"], results, STATUS_SUCCEEDED),
             **times,
             "traffic": max(record["traffic"], self._traffic(results)),
         }
+
+    def _usage(self, worker: Worker, version: str, results: int, status: int) -> str:
+        """A run's cost: its worker's price for its version and results, scattered; a part of
+        it for a run that failed or was aborted; rarely a runaway many times that."""
+        rng = self.rng
+        cost = self._spec_of[worker.slug].price(version, results)
+        cost *= rng.lognormvariate(0.0, _COST_SPREAD)
+        if status in (STATUS_FAILED, STATUS_ABORTED):
+            cost *= rng.uniform(*_PARTIAL_COST)
+        if rng.random() < _RUNAWAY_SHARE:
+            cost *= rng.uniform(*_RUNAWAY_FACTOR)
+        return cost_string(rng, cost)
 
     def _results(self, status: int) -> int:
         rng = self.rng

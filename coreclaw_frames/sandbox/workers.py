@@ -190,6 +190,8 @@ class WorkerSpec:
     """Everything about a worker that is fixed in code; only its ULID depends on the seed.
 
     `path` is the worker's v2 id when v2 names it by an ``owner~name`` path instead of its ULID.
+    A run costs about `price_per_run` plus `price_per_result` for each result (USD), times the
+    `version_prices` factor of its version (one per version; a newer version may cost more).
     """
 
     title: str
@@ -199,6 +201,15 @@ class WorkerSpec:
     data_id: bool
     weight: int
     path: str | None = None
+    price_per_run: float = 0.002
+    price_per_result: float = 0.001
+    version_prices: tuple[float, ...] = ()
+
+    def price(self, version: str, results: int) -> float:
+        """The usual cost (USD) of a run of `version` with `results` results."""
+        index = self.versions.index(version) if version in self.versions else 0
+        factor = self.version_prices[index] if index < len(self.version_prices) else 1.0
+        return (self.price_per_run + self.price_per_result * results) * factor
 
 
 WORKER_SPECS: tuple[WorkerSpec, ...] = (
@@ -214,6 +225,8 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _news_row,
         data_id=True,
         weight=30,
+        price_per_run=0.004,
+        price_per_result=0.0008,
     ),
     WorkerSpec(
         "E-commerce Product Details",
@@ -229,6 +242,9 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _product_row,
         data_id=True,
         weight=25,
+        price_per_run=0.006,
+        price_per_result=0.0015,
+        version_prices=(1.0, 1.0, 1.0, 1.35),
     ),
     WorkerSpec(
         "Job Board Listings",
@@ -244,6 +260,8 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _job_row,
         data_id=False,
         weight=15,
+        price_per_run=0.003,
+        price_per_result=0.0012,
     ),
     WorkerSpec(
         "Maps Places Extractor",
@@ -260,6 +278,8 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _place_row,
         data_id=False,
         weight=12,
+        price_per_run=0.01,
+        price_per_result=0.003,
     ),
     WorkerSpec(
         "Social Profile Scraper",
@@ -273,6 +293,9 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _profile_row,
         data_id=True,
         weight=10,
+        price_per_run=0.002,
+        price_per_result=0.0005,
+        version_prices=(1.0, 0.8, 0.8),
     ),
     WorkerSpec(
         "Real Estate Listings",
@@ -288,6 +311,8 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _listing_row,
         data_id=False,
         weight=8,
+        price_per_run=0.008,
+        price_per_result=0.002,
     ),
     WorkerSpec(
         "Acme Price Monitor",
@@ -303,6 +328,8 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         data_id=True,
         weight=6,
         path="acme~price-monitor",
+        price_per_run=0.001,
+        price_per_result=0.0004,
     ),
     WorkerSpec(
         "Review Aggregator",
@@ -317,5 +344,8 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
         _review_row,
         data_id=False,
         weight=5,
+        price_per_run=0.002,
+        price_per_result=0.0006,
+        version_prices=(1.0, 1.0, 1.25),
     ),
 )
