@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NOTEBOOK_INSTALLED := $(VENV)/.notebook-installed
+SPARK_INSTALLED := $(VENV)/.spark-installed
 # Runs the notebook named by its argument top to bottom and saves it with its outputs.
 define EXECUTE_NOTEBOOK
 import sys, nbformat
@@ -17,7 +18,7 @@ print("executed", path)
 endef
 export EXECUTE_NOTEBOOK
 
-.PHONY: demo test lint bench sandbox notebook notebooks clean
+.PHONY: demo test test-spark lint bench sandbox notebook notebooks clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +30,19 @@ $(NOTEBOOK_INSTALLED): $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[dev,notebook]'
 	touch $(NOTEBOOK_INSTALLED)
 
+$(SPARK_INSTALLED): $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_INSTALLED)
+
 demo: $(INSTALLED)
 	$(VENV)/bin/coreclaw-frames demo
 
 test: lint
 	$(PY) -m pytest
+
+# The Spark test (skipped by `make test` where pyspark is missing): installs pyspark, runs it.
+test-spark: $(SPARK_INSTALLED)
+	$(PY) -m pytest -m spark
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

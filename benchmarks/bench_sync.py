@@ -47,7 +47,7 @@ DAY = 86_400
 OPEN_NOW = 10
 NEW_RUNS = 50
 #: The steps of a sync, by the name ``coreclaw_frames.sync`` calls them under.
-STEPS = ("read_parquet", "list_runs", "fetch_runs", "to_parquet", "_compare")
+STEPS = ("read_parquet", "list_runs", "fetch_runs", "merge_runs_into")
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write", "fsync_directory", "temporary_sibling"]
+__all__ = ["atomic_open", "atomic_write", "fsync_directory", "fsync_file", "temporary_sibling"]
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -54,12 +54,17 @@ def atomic_write(target: Path, data: bytes) -> None:
         file.write(data)
 
 
-def fsync_directory(directory: Path) -> None:
-    """Flush a directory's entries (a rename in it) to disk, where the system allows."""
-    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    descriptor = os.open(directory, os.O_RDONLY)
+def fsync_file(path: Path) -> None:
+    """Flush a file written and closed elsewhere (by a library that took its path) to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Flush a directory's entries (a rename in it) to disk, where the system allows."""
+    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
+        return
+    fsync_file(directory)

@@ -188,22 +188,29 @@ def is_status_dtype(dtype: Any) -> bool:
     )
 
 
-def table_to_frame(table: pa.Table) -> pd.DataFrame:
+def table_to_frame(table: pa.Table, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Typed run frame from an Arrow table with the run schema (also used by ``read_parquet``);
-    derived columns the table lacks are computed.
+    derived columns the table lacks are computed. With ``columns``, only those run columns,
+    each typed as in the whole frame, in the run frame's order (a derived one needs its
+    source in the table).
 
     >>> table_to_frame(run_arrow_schema().empty_table()).dtypes["usage_float"]
     dtype('float64')
+    >>> list(table_to_frame(run_arrow_schema().empty_table(), ["usage", "slug"]).columns)
+    ['slug', 'usage']
     """
-    columns = {}
+    wanted = None if columns is None else set(columns)
+    converted = {}
     for column in RUN_COLUMNS:
+        if wanted is not None and column.name not in wanted:
+            continue
         if column.name in table.column_names:
             array = table.column(column.name)
         else:
             array = DERIVED[column.name](table)
         converter = _TO_PANDAS.get(column.name, _default_to_pandas)
-        columns[column.name] = converter(array, column)
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
+        converted[column.name] = converter(array, column)
+    return pd.DataFrame(converted, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
 def empty_run_frame() -> pd.DataFrame:

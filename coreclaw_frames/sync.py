@@ -10,9 +10,14 @@ than that.
 
 A later sync then brings every stored run that is not final up to date: by listing again the
 window it was created in, where that costs fewer requests than one detail request per run, by
-slug otherwise. Everything goes in with ``to_parquet(mode="merge")``: new runs are added,
-changed runs replace their row (the newest ``fetched_at`` wins, and a failed fetch never
-replaces data), nothing is duplicated, and nothing is ever deleted.
+slug otherwise. Of the stored runs it reads only what decides this: the few columns that
+tell whether a run is final (:data:`STATE_COLUMNS`), then the :data:`KEY_COLUMNS` of the runs
+to refresh from the months they started in, never the whole history. Everything goes in as
+``to_parquet(mode="merge")`` merges: new runs are added, changed runs replace their row (the
+newest ``fetched_at`` wins, and a failed fetch never replaces data), nothing is duplicated,
+and nothing is ever deleted. A run fetched again whose row is the same but for its
+``fetched_at`` keeps its stored row, so a dataset's files are written only where runs were
+added or changed (see :mod:`coreclaw_frames.parquet.months`).
 
 The previous sync's time, and the server, API version and account the path holds, live in a
 small JSON file next to the data (``.<name>.sync.json``, see :mod:`coreclaw_frames.sync_state`),
@@ -28,16 +33,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from coreclaw_frames.analysis.frame import final_mask
 from coreclaw_frames.api import Client
 from coreclaw_frames.batch import check_progress, check_time, client_or_default
 from coreclaw_frames.errors import NotFoundError
-from coreclaw_frames.parquet import check_write, read_parquet, to_parquet
+from coreclaw_frames.parquet import check_write, merge_runs_into, read_parquet
 from coreclaw_frames.parquet.arguments import as_path, holds_data
 from coreclaw_frames.parquet.files import recover
 from coreclaw_frames.runs import fetch_runs, list_runs
@@ -58,14 +64,42 @@ KEY_CHECK_RUNS = 3
 QUEUE_MARGIN = 3_600
 #: Run columns worth partitioning by.
 PARTITION_EXAMPLES = ("scraper_slug", "scraper_title", "version", "origin", "status")
-#: Columns that say nothing about the run itself when comparing an old row with a new one.
-BOOKKEEPING = ("fetched_at",)
+#: What a sync reads of every stored run: what tells whether it is final, and when it started.
+STATE_COLUMNS = ["status", "started_at", "finished_at", "fetch_error"]
+#: What a sync reads of the stored runs to refresh: never the whole history.
+KEY_COLUMNS = ["slug", *STATE_COLUMNS, "fetched_at"]
 
 
 def previous_sync(target: Path) -> SyncState | None:
     """What the previous sync of ``target`` remembers; None before the first, or when its
     data are gone (a state without its data is void)."""
     return SyncState.load(target) if holds_data(target) else None
+
+
+@overload
+def sync_runs(
+    path: str | os.PathLike[str],
+    *,
+    since: Any = ...,
+    client: Client | None = ...,
+    partition_cols: list[str] | None = ...,
+    progress: bool | None = ...,
+    new_key: bool = ...,
+    return_frame: Literal[True] = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def sync_runs(
+    path: str | os.PathLike[str],
+    *,
+    since: Any = ...,
+    client: Client | None = ...,
+    partition_cols: list[str] | None = ...,
+    progress: bool | None = ...,
+    new_key: bool = ...,
+    return_frame: Literal[False],
+) -> dict[str, Any]: ...
 
 
 def sync_runs(
@@ -76,13 +110,15 @@ def sync_runs(
     partition_cols: list[str] | None = None,
     progress: bool | None = None,
     new_key: bool = False,
-) -> pd.DataFrame:
+    return_frame: bool = True,
+) -> pd.DataFrame | dict[str, Any]:
     """Bring the Parquet file or dataset at ``path`` up to date with Run History.
 
     The first sync lists Run History from ``since`` (required then) and writes it,
-    partitioned by ``partition_cols`` if given. Later syncs list only what is new since
-    shortly before the previous one, and refresh the runs that were not final; ``since``
-    earlier than the first sync's extends the history back. See the module documentation.
+    partitioned by ``partition_cols`` if given (``[]``: a dataset directory without
+    partitions). Later syncs list only what is new since shortly before the previous one,
+    and refresh the runs that were not final; ``since`` earlier than the first sync's
+    extends the history back. See the module documentation.
 
     A path remembers its server, API version and account (the account by a keyed hash of the
     API key, never the key), and refuses another. When the key of the same account changed,
@@ -92,9 +128,12 @@ def sync_runs(
 
     Returns the whole current frame (as ``read_parquet(path)`` would). Its
     ``attrs["sync"]`` says what the sync did: ``added``, ``updated`` and ``unchanged`` runs,
-    ``refetched`` (by slug) and ``failed`` (refetches that failed; their stored rows are
-    kept), ``requests`` sent, and ``listed_since`` (UTC, by the server's clock). With
-    ``progress`` (default: when interactive) a line says the same on stderr.
+    ``runs`` stored now, ``files_written`` (data files written; the others were left as they
+    were), ``refetched`` (by slug) and ``failed`` (refetches that failed; their stored rows
+    are kept), ``requests`` sent, and ``listed_since`` (UTC, by the server's clock). With
+    ``return_frame=False`` it returns that dict alone, and never reads the stored history
+    into memory: a daily sync of a long history then costs what changed. With ``progress``
+    (default: when interactive) a line says the same on stderr.
 
     Raises before any request: ``TypeError``/``ValueError`` for bad arguments, a first sync
     without ``since``, a path last synced from another server, API version or account, or a
@@ -103,15 +142,19 @@ def sync_runs(
 
     Example
     -------
-    >>> runs = ccf.sync_runs("runs", since="2026-01-01")  # doctest: +SKIP
+    >>> runs = ccf.sync_runs("runs", since="2026-01-01",
+    ...                      partition_cols=["scraper_slug"])  # doctest: +SKIP
     >>> runs.attrs["sync"]  # doctest: +SKIP
-    {'added': 1204, 'updated': 0, 'unchanged': 0, 'requests': 19, ...}
+    {'added': 1204, 'updated': 0, 'unchanged': 0, 'runs': 1204, ...}
+    >>> ccf.sync_runs("runs", return_frame=False)["files_written"]  # doctest: +SKIP
+    9
     """
     target = as_path(path)
     start = check_time("since", since)
     show = check_progress(progress)
-    if not isinstance(new_key, bool):
-        raise TypeError(f"new_key must be True or False, got {new_key!r}")
+    for name, value in (("new_key", new_key), ("return_frame", return_frame)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
     recover(target)
     _check_run_columns(partition_cols)
     # Everything the final merge would refuse, refused before any request.
@@ -125,17 +168,18 @@ def sync_runs(
                 f"the first sync of {str(target)!r} needs since=, the date Run History is "
                 "listed from, e.g. since='2026-01-01'"
             )
-        before = read_parquet(target) if holds_data(target) else None
+        stored = _stored_runs(target) if holds_data(target) else None
         began = time.time()
         sent = active.requests_sent
         if key_changed:
-            _check_same_account(before, active, target)
+            _check_same_account(target, active)
         fresh, listed_since = _listed(state, start, active, show)
         refetched = failed = 0
-        if before is not None:
-            extra, refetched, failed = _refreshed(before, fresh, active, show)
+        if stored is not None:
+            starts, pending = stored
+            extra, refetched, failed = _refreshed(starts, pending, fresh, active, show)
             fresh = _concat([fresh, extra])
-        to_parquet(fresh, target, partition_cols=partition_cols, mode="merge")
+        merged = merge_runs_into(fresh, target, partition_cols=partition_cols, keep_same=True)
         requests = active.requests_sent - sent
         offset = _server_clock_offset(active, fresh)
         first_since = min(t for t in (start, state.since if state else None) if t is not None)
@@ -153,15 +197,17 @@ def sync_runs(
             synced_at=int(time.time() + offset),
             **key,
         ).save(target)
-    after = read_parquet(target)
-    report = _compare(before, after, fresh["slug"])
-    report.update(
-        refetched=refetched,
-        failed=failed,
-        requests=requests,
-        listed_since=pd.Timestamp(listed_since, unit="s", tz="UTC"),
-    )
-    after.attrs["sync"] = report
+    report: dict[str, Any] = {
+        "added": merged.added,
+        "updated": merged.updated,
+        "unchanged": merged.stored - merged.updated,
+        "runs": merged.runs,
+        "files_written": len(merged.written),
+        "refetched": refetched,
+        "failed": failed,
+        "requests": requests,
+        "listed_since": pd.Timestamp(listed_since, unit="s", tz="UTC"),
+    }
     if show:
         print(
             f"sync {target}: {report['added']:,} added, {report['updated']:,} updated, "
@@ -169,6 +215,10 @@ def sync_runs(
             + (f"; {failed:,} refetches failed, their stored rows kept" if failed else ""),
             file=sys.stderr,
         )
+    if not return_frame:
+        return report
+    after = read_parquet(target)
+    after.attrs["sync"] = report
     return after
 
 
@@ -189,16 +239,47 @@ def _listed(
     return _concat(frames), listed_since
 
 
+def _stored_runs(target: Path) -> tuple[pd.Series, pd.DataFrame]:
+    """What a sync needs of the stored runs: when each started, and the :data:`KEY_COLUMNS`
+    of those to refresh (not final, or fetched with an error). Reads the few columns that tell
+    which those are, then the rest only from the months they started in: a dataset's files
+    of other months are not read (their footers say what they hold)."""
+    state = read_parquet(target, columns=STATE_COLUMNS)
+    refresh = ~_final(state)
+    if not refresh.any():
+        return state["started_at"], empty_run_frame()[KEY_COLUMNS]
+    started = state.loc[refresh, "started_at"]
+    months = started.dropna().dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M").unique()
+    bounds = [(_utc_month(month.start_time), _utc_month(month.end_time)) for month in months]
+    where = [pc.field("started_at").is_null()] if started.isna().any() else []
+    where += [
+        (pc.field("started_at") >= low) & (pc.field("started_at") <= high) for low, high in bounds
+    ]
+    condition = where[0]
+    for term in where[1:]:
+        condition = condition | term
+    candidates = read_parquet(target, columns=KEY_COLUMNS, filters=condition)
+    return state["started_at"], candidates[~_final(candidates)].reset_index(drop=True)
+
+
+def _utc_month(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_localize("UTC")
+
+
 def _refreshed(
-    stored: pd.DataFrame, listed: pd.DataFrame, client: Client, progress: bool
+    stored_starts: pd.Series,
+    pending: pd.DataFrame,
+    listed: pd.DataFrame,
+    client: Client,
+    progress: bool,
 ) -> tuple[pd.DataFrame, int, int]:
     """Fresh rows of the stored runs that are not final (or whose fetch failed) and were not
     listed just now; with how many were asked for by slug and how many of those failed."""
     seen = set(listed["slug"])
-    pending = stored[~_final(stored) & ~stored["slug"].isin(seen)]
+    pending = pending[~pending["slug"].isin(seen)]
     frames = []
     by_slug = list(pending["slug"])
-    windows = _windows_to_list(stored, pending, client)
+    windows = _windows_to_list(stored_starts, pending, client)
     for since, until in windows:
         frame = list_runs(since=_utc(since), until=_utc(until), client=client, progress=progress)
         frames.append(frame)
@@ -213,7 +294,7 @@ def _refreshed(
 
 
 def _windows_to_list(
-    stored: pd.DataFrame, pending: pd.DataFrame, client: Client
+    stored_starts: pd.Series, pending: pd.DataFrame, client: Client
 ) -> list[tuple[int, int]]:
     """Time windows worth listing again: those whose pages cost fewer requests than fetching
     their pending runs one by one; none on an API that cannot list a window (v1)."""
@@ -225,14 +306,14 @@ def _windows_to_list(
     windows = client.history_windows(low, high)
     if windows is None:
         return []
-    stored_starts = _seconds(stored["started_at"].dropna())
+    all_starts = _seconds(stored_starts.dropna())
     pending_starts = _seconds(started)
     chosen = []
     for since, until in windows:
         wanted = int(np.count_nonzero((pending_starts >= since) & (pending_starts < until)))
         if not wanted:
             continue
-        in_window = int(np.count_nonzero((stored_starts >= since) & (stored_starts < until)))
+        in_window = int(np.count_nonzero((all_starts >= since) & (all_starts < until)))
         pages = math.ceil(in_window / client.max_page_size) or 1
         if pages < wanted:
             chosen.append((since, until))
@@ -247,29 +328,6 @@ def _seconds(times: pd.Series) -> np.ndarray:
 def _final(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose run is final (as ``api.is_final`` decides) and whose fetch did not fail."""
     return final_mask(frame) & frame["fetch_error"].isna().to_numpy()
-
-
-def _compare(
-    before: pd.DataFrame | None, after: pd.DataFrame, touched: pd.Series
-) -> dict[str, Any]:
-    """How many runs of ``after`` are new, changed or the same as in ``before``; only the
-    ``touched`` slugs (those this sync fetched) can be new or changed."""
-    if before is None:
-        return {"added": len(after), "updated": 0, "unchanged": 0}
-    old = _comparable(before[before["slug"].isin(touched)])
-    new = _comparable(after[after["slug"].isin(touched)])
-    common = new.index.intersection(old.index)
-    old, new = old.loc[common], new.loc[common]
-    same = (new == old) | (new.isna() & old.isna())
-    updated = int((~same.all(axis=1)).sum())
-    kept = int(after["slug"].isin(before["slug"]).sum())
-    return {"added": len(after) - kept, "updated": updated, "unchanged": kept - updated}
-
-
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    columns = [name for name in RUN_DTYPES if name not in BOOKKEEPING and name != "slug"]
-    values = frame.set_index("slug")[columns].astype(object)
-    return values.where(values.notna(), None)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -308,10 +366,9 @@ def _check_same_key(state: SyncState | None, client: Client, target: Path, new_k
     )
 
 
-def _check_same_account(stored: pd.DataFrame | None, client: Client, target: Path) -> None:
+def _check_same_account(target: Path, client: Client) -> None:
     """Ask a new key for a few stored final runs: reading one shows the same account."""
-    if stored is None:
-        return
+    stored = read_parquet(target, columns=KEY_COLUMNS)
     final = stored.loc[_final(stored)].sort_values("fetched_at", ascending=False)
     for slug in final["slug"].head(KEY_CHECK_RUNS):
         try:

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 import coreclaw_frames as ccf
-from coreclaw_frames.cli import build_parser, main
+from coreclaw_frames.cli import build_parser, main, output
 from coreclaw_frames.sandbox import serve
 
 STARTUP_TIMEOUT = 20.0
@@ -123,6 +123,25 @@ def test_csv_output_keeps_exact_costs(env, sandbox, client, tmp_path):
     assert back["slug"].tolist() == slugs
     assert back["usage"].tolist() == expected["usage"].tolist()
     assert not pd.read_csv(out, dtype=str)["usage"].str.contains("E").any()  # never 0E-10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv", "slugs.txt"]
+
+
+def test_a_csv_write_that_fails_leaves_the_previous_file_and_no_temporary(
+    env, slugs, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "runs.csv"
+    out.write_text("slug\nkept\n")
+
+    class HalfWritten:
+        def to_csv(self, file, **options):
+            file.write("slug\n01KSFDS8")
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(output, "csv_frame", lambda frame: HalfWritten())
+    source = write_lines(tmp_path / "slugs.txt", slugs[:2])
+    assert main(["fetch", str(source), "-o", str(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert out.read_text() == "slug\nkept\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv", "slugs.txt"]
 
 

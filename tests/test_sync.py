@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,9 @@ import pytest
 
 import coreclaw_frames as ccf
 from coreclaw_frames.cli import main
+from coreclaw_frames.parquet.codec import frame_to_table
+from coreclaw_frames.parquet.files import write_dataset
+from coreclaw_frames.parquet.months import MONTH_FILE
 from coreclaw_frames.sandbox import MAX_PAGE_SIZE, SandboxServer, build_account, serve
 from coreclaw_frames.sandbox.records import STATUS_RUNNING
 from coreclaw_frames.sandbox.v2 import month_bounds
@@ -308,16 +312,25 @@ KILLED_SYNC = textwrap.dedent(
     import os, signal, sys
     import coreclaw_frames as ccf
     from coreclaw_frames import sync
-    from coreclaw_frames.parquet import files
+    from coreclaw_frames.parquet import files, versions
 
     path, point, partition = sys.argv[1:4]
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    if point == "data-written":  # the new data complete in a temporary, not renamed yet
-        real_fsync = files.fsync
-        files.fsync = lambda file: (real_fsync(file), die())
+    if point == "data-written":  # a file: the new one complete in a temporary, not renamed yet
+        os.replace = die
+    elif point == "some-files-written":  # a dataset: its next version half built
+        real_write = versions.write_data_file
+
+        def write(table, where):
+            real_write(table, where)
+            die()
+
+        versions.write_data_file = write
+    elif point == "linked-not-swapped":  # the next version complete, not swapped in yet
+        versions.replace_directory = die
     elif point == "between-renames":  # a system without the exchange, killed between renames
         files.exchange = lambda first, second: False
         real_rename, renames = os.rename, []
@@ -329,11 +342,25 @@ KILLED_SYNC = textwrap.dedent(
             real_rename(source, target)
 
         files.os.rename = rename
+    elif point == "swapped-not-cleaned":  # the new version in place, the previous one not removed
+        real_exchange = files.exchange
+        files.exchange = lambda first, second: (real_exchange(first, second), die())
     elif point == "state-not-saved":  # the data replaced, the state still the previous sync's
         sync.SyncState.save = die
     ccf.sync_runs(path, partition_cols=[partition] if partition else None, progress=False)
     """
 )
+#: Where a sync killed at each point leaves the data: as they were, or fully updated.
+KILLED_BEFORE_THE_DATA = ("listing", "data-written", "some-files-written", "linked-not-swapped")
+KILLED_AFTER_THE_DATA = ("swapped-not-cleaned", "state-not-saved")
+
+
+def rewrite_in_the_earlier_layout(path: Path, partitions: tuple[str, ...]) -> None:
+    """Store the dataset at ``path`` as earlier versions wrote every dataset: one file per
+    partition, ``part-0.parquet`` (the writer results datasets still use)."""
+    _, table = frame_to_table(ccf.read_parquet(path), partitions)
+    write_dataset(table, path, partitions)
+    assert {p.name for p in path.rglob("*.parquet")} == {"part-0.parquet"}
 
 
 def killed_sync(srv: SandboxServer, path: Path, point: str, partition: str) -> int:
@@ -354,24 +381,30 @@ def killed_sync(srv: SandboxServer, path: Path, point: str, partition: str) -> i
 
 
 @pytest.mark.parametrize(
-    ("point", "partition"),
+    ("point", "partition", "layout"),
     [
-        ("listing", ""),
-        ("data-written", ""),
-        ("state-not-saved", ""),
-        ("listing", "scraper_slug"),
-        ("data-written", "scraper_slug"),
-        ("between-renames", "scraper_slug"),
-        ("state-not-saved", "scraper_slug"),
+        ("listing", "", "file"),
+        ("data-written", "", "file"),
+        ("state-not-saved", "", "file"),
+        ("listing", "scraper_slug", "months"),
+        ("some-files-written", "scraper_slug", "months"),
+        ("linked-not-swapped", "scraper_slug", "months"),
+        ("between-renames", "scraper_slug", "months"),
+        ("swapped-not-cleaned", "scraper_slug", "months"),
+        ("state-not-saved", "scraper_slug", "months"),
+        ("some-files-written", "scraper_slug", "earlier"),
+        ("swapped-not-cleaned", "scraper_slug", "earlier"),
     ],
 )
 def test_a_sync_killed_mid_way_leaves_the_data_whole_and_the_next_completes_it(
-    tmp_path: Path, point: str, partition: str
+    tmp_path: Path, point: str, partition: str, layout: str
 ):
     path = tmp_path / ("runs" if partition else "runs.parquet")
     with live(latency=0.05) as srv, client_of(srv, "v2") as client:
         srv.latency = 0.0
         first = sync(path, client, since=SINCE, partition_cols=[partition] if partition else None)
+        if layout == "earlier":
+            rewrite_in_the_earlier_layout(path, (partition,))
         # As if the first sync ran ten days ago: the runs of these days are found only by a
         # sync that lists from before them, so the state may never get ahead of the data.
         state = json.loads(state_path(path).read_text())
@@ -391,14 +424,17 @@ def test_a_sync_killed_mid_way_leaves_the_data_whole_and_the_next_completes_it(
     as_was = without_fetched_at(first)
     updated = without_fetched_at(expected)
     state = without_fetched_at(after_kill)
-    if point in ("listing", "data-written", "between-renames"):
+    if point in (*KILLED_BEFORE_THE_DATA, "between-renames"):
         pd.testing.assert_frame_equal(state, as_was)
     else:
+        assert point in KILLED_AFTER_THE_DATA
         pd.testing.assert_frame_equal(state, updated)
     pd.testing.assert_frame_equal(without_fetched_at(completed), updated)
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
     name = path.name
     assert leftovers == [f".{name}.lock", f".{name}.sync.json"]
+    if partition:  # every run in exactly one file, the file of the month it started in
+        assert all(MONTH_FILE.fullmatch(p.name) for p in path.rglob("*.parquet"))
 
 
 # --- read past one machine ----------------------------------------------------------------------
@@ -444,6 +480,50 @@ def test_duckdb_reads_the_synced_dataset_with_exact_totals(tmp_path: Path):
         "hive_partitioning = true) GROUP BY scraper_slug"
     ).fetchall()
     assert dict(rows) == runs.groupby("scraper_slug")["usage"].sum().to_dict()
+
+
+def spark_session(warehouse: Path):
+    """A local Spark session on loopback; the test is skipped without pyspark or Java (``make
+    test-spark`` installs pyspark)."""
+    pyspark_sql = pytest.importorskip("pyspark.sql", reason="pyspark is not installed")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java, and none is installed")
+    return (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("coreclaw-frames-test")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.parametrize("partition", ["scraper_slug", ""])
+def test_spark_reads_the_synced_dataset_with_exact_totals(tmp_path: Path, partition):
+    spark = spark_session(tmp_path / "warehouse")  # skipped first, without Spark
+    path = tmp_path / "runs"
+    try:
+        from pyspark.sql import functions as F
+
+        with live(runs=2000) as srv, client_of(srv, "v2") as client:
+            partitions = [partition] if partition else []
+            runs = sync(path, client, since=SINCE, partition_cols=partitions)
+            srv.account.add_runs(20)
+            runs = sync(path, client)  # a later sync: some files rewritten, the rest kept
+        expected = runs.groupby("scraper_slug")["usage"].sum().to_dict()
+        assert len(expected) > 1
+        frame = spark.read.parquet(str(path))
+        totals = frame.groupBy("scraper_slug").agg(F.sum("usage").alias("usd")).collect()
+        schema = dict(frame.dtypes)
+        count = frame.count()
+    finally:
+        spark.stop()
+    assert schema["usage"] == "decimal(18,10)" and count == len(runs)
+    assert {row["scraper_slug"]: row["usd"] for row in totals} == expected  # exact Decimals
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -95,17 +95,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"to list Run History from, e.g. --since {DATE_EXAMPLE}"
         )
     with api_client(args) as client, library_errors():
-        runs = ccf.sync_runs(
+        done = ccf.sync_runs(
             args.path,
             since=args.since,
             client=client,
             partition_cols=args.partition_by,
             new_key=args.new_key,
+            return_frame=False,
         )
-    done = runs.attrs["sync"]
     print(
         f"Synced {args.path}: {done['added']} added, {done['updated']} updated, "
-        f"{done['unchanged']} unchanged ({len(runs)} runs); {done['requests']} requests"
+        f"{done['unchanged']} unchanged ({done['runs']} runs); {done['requests']} requests"
     )
     if done["failed"]:
         raise CommandError(

@@ -7,8 +7,6 @@ written atomically (a temporary sibling, then a rename).
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from coreclaw_frames._atomic import atomic_open
 from coreclaw_frames.cli.common import CSV_SUFFIX, PARQUET_SUFFIX, CommandError, UsageError
 from coreclaw_frames.display import csv_frame
 from coreclaw_frames.errors import ParquetFormatError
@@ -109,15 +108,8 @@ def write_frame(frame: pd.DataFrame, output: Output) -> Path:
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     """``csv_frame(frame)`` as CSV at ``path``, atomically: a temporary sibling, then a rename."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("x", encoding=CSV_ENCODING, newline="") as file:
-            csv_frame(frame).to_csv(file, index=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_open(path, "w", encoding=CSV_ENCODING, newline="") as file:
+        csv_frame(frame).to_csv(file, index=False)
 
 
 def _written_by_to_parquet(path: Path) -> bool:

@@ -24,9 +24,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from filelock import FileLock
 
 from coreclaw_frames.errors import ParquetFormatError
@@ -49,14 +52,24 @@ from coreclaw_frames.parquet.files import (
     write_dataset,
     write_file,
 )
-from coreclaw_frames.parquet.layout import FRAME_METADATA_KEY, WRITE_MODES, Layout, WriteMode
-from coreclaw_frames.parquet.merge import check_mergeable, merge
+from coreclaw_frames.parquet.layout import (
+    FRAME_METADATA_KEY,
+    RUN_KEY,
+    WRITE_MODES,
+    Layout,
+    WriteMode,
+)
+from coreclaw_frames.parquet.merge import RunMerge, check_mergeable, merge, merge_runs
+from coreclaw_frames.parquet.months import MergeReport, merge_into, write_runs
+from coreclaw_frames.parquet.selection import Selection
 
 __all__ = [
     "COMPRESSION",
     "FRAME_METADATA_KEY",
     "WRITE_MODES",
+    "MergeReport",
     "ParquetFormatError",
+    "merge_runs_into",
     "read_parquet",
     "to_parquet",
 ]
@@ -87,8 +100,11 @@ def to_parquet(
         but files this function wrote.
     partition_cols : list of str, optional
         Columns (strings, integers, booleans or categoricals) to partition by, in hive layout
-        ``path/col=value/part-0.parquet``; for example ``["scraper_slug"]`` or a month column
-        you add (``df["month"] = df["started_at"].dt.strftime("%Y-%m")``). When merging into an
+        ``path/col=value/...``; for example ``["scraper_slug"]`` or a month column you add
+        (``df["month"] = df["started_at"].dt.strftime("%Y-%m")``); ``[]`` for a dataset
+        directory without partitions. In each partition a run frame is stored one file per
+        month its runs started in (UTC), ``part-2026-03.parquet``, and ``part-unstarted.parquet``
+        for runs not started yet; a results frame in ``part-0.parquet``. When merging into an
         existing dataset the default is its own partition columns. Each directory name,
         ``col=value`` with the value URL-encoded, must fit the file system (255 bytes on most).
     mode : {"overwrite", "merge"}
@@ -100,13 +116,16 @@ def to_parquet(
         ``fetched_at`` (on a tie, the row from ``df``). For results frames every
         ``run_slug`` in ``df`` replaces that run's rows, unless its rows in ``df`` all have
         ``fetch_error`` set and stored ones do not; columns new to either side are filled with
-        NA. The whole file or dataset is rewritten.
+        NA. A file, or a dataset of results, is rewritten whole; a dataset of runs only in the
+        files whose runs change, the others kept as they are (see ``docs/parquet.md``).
 
-        Either way the data go to a temporary sibling first, then are renamed into place, so a
-        crash never leaves a half-written file; concurrent writes to one ``path`` wait for each
-        other through a lock file ``.<name>.lock`` next to it. A write first cleans up after a
-        writer that was killed: its temporaries are removed, and a dataset it had set aside
-        (``.<name>.<id>.old``, with ``path`` missing) is put back before merging into it.
+        Either way the data go to a temporary sibling first (for a dataset, its next version:
+        the files kept hard-linked, the others written), then are renamed into place, so a
+        crash never leaves a half-written file or dataset; concurrent writes to one ``path``
+        wait for each other through a lock file ``.<name>.lock`` next to it. A write first
+        cleans up after a writer that was killed: its temporaries are removed, and a dataset
+        it had set aside (``.<name>.<id>.old``, with ``path`` missing) is put back before
+        merging into it.
 
     Returns
     -------
@@ -132,17 +151,90 @@ def to_parquet(
     recover(target)
     partitions, layout, table = check_write(df, target, partition_cols=partition_cols, mode=mode)
     with FileLock(lock_file(target)):
+        if layout.kind == "runs":
+            store_runs(df, table, target, partitions, layout, mode)
+            return target
         if mode == "merge":
             existing = None
             if holds_data(target):
                 existing, existing_layout = read(target)
                 check_mergeable(existing_layout, layout, target)
-            layout, table = frame_to_table(merge(existing, df, layout.kind), partitions)
-        if partitions:
-            write_dataset(table, target, partitions)
-        else:
+            layout, table = frame_to_table(merge(existing, df, layout.kind), partitions or ())
+        if partitions is None:
             write_file(table, target)
+        else:
+            write_dataset(table, target, partitions)
     return target
+
+
+def merge_runs_into(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    partition_cols: Sequence[str] | None = None,
+    keep_same: bool = False,
+) -> MergeReport:
+    """``to_parquet(df, path, partition_cols=partition_cols, mode="merge")`` for a run frame,
+    and what it did: runs stored before and after, added and updated, files written.
+
+    With ``keep_same``, a run whose new row equals its stored row in everything but
+    ``fetched_at`` keeps its stored row, so its file is not written again.
+
+    >>> ccf.parquet.merge_runs_into(later, "runs").written  # doctest: +SKIP
+    ('scraper_slug=01K2R2T400R84P57VFQVC2R1YD/part-2026-03.parquet',)
+    """
+    target = as_path(path)
+    recover(target)
+    partitions, layout, table = check_write(df, target, partition_cols=partition_cols, mode="merge")
+    if layout.kind != "runs":
+        raise ValueError("merge_runs_into takes a run frame; merge results with to_parquet")
+    with FileLock(lock_file(target)):
+        return store_runs(df, table, target, partitions, layout, "merge", keep_same=keep_same)
+
+
+def store_runs(
+    df: pd.DataFrame,
+    table: pa.Table,
+    target: Path,
+    partitions: tuple[str, ...] | None,
+    layout: Layout,
+    mode: WriteMode,
+    *,
+    keep_same: bool = False,
+) -> MergeReport:
+    """Write or merge a run frame (checked, its table made), holding the writers' lock: a
+    dataset in month files, merged file by file; a single file whole."""
+    if mode == "merge" and holds_data(target):
+        stored = stored_layout(target)
+        check_mergeable(stored, layout, target)
+        if partitions is not None:
+            return merge_into(df, target, partitions, stored, keep_same=keep_same)
+        existing, _ = read(target)
+        merged = merge_runs(existing, df, keep_same=keep_same)
+        unchanged = np.array_equal(merged.kept, np.arange(len(existing)))
+        if not unchanged:
+            write_file(frame_to_table(merged.frame(), ())[1], target)
+        return file_report(merged, existing, () if unchanged else (target.name,))
+    if mode == "merge":
+        merged = merge_runs(None, df)
+        df, table = merged.frame(), frame_to_table(merged.frame(), partitions or ())[1]
+    if partitions is not None:
+        return write_runs(df, target, partitions)
+    write_file(table, target)
+    return MergeReport(0, len(df), 0, len(df), (target.name,), 0)
+
+
+def file_report(merged: RunMerge, existing: pd.DataFrame, written: tuple[str, ...]) -> MergeReport:
+    arriving = merged.combined[RUN_KEY].take(merged.kept[merged.kept >= merged.stored])
+    added = int((~arriving.isin(existing[RUN_KEY].dropna())).sum())
+    return MergeReport(
+        stored=len(existing),
+        added=added,
+        updated=merged.updated,
+        runs=len(merged.kept),
+        written=written,
+        kept=0 if written else 1,
+    )
 
 
 def check_write(
@@ -151,11 +243,12 @@ def check_write(
     *,
     partition_cols: Sequence[str] | None = None,
     mode: WriteMode = "overwrite",
-) -> tuple[tuple[str, ...], Layout, pa.Table]:
+) -> tuple[tuple[str, ...] | None, Layout, pa.Table]:
     """Every check :func:`to_parquet` makes before it writes: raises what it would raise.
 
-    Returns the partition columns (for a merge into a dataset, its own by default), and
-    ``df``'s layout and Arrow table. Reads the footers of what is at ``path``, never its data.
+    Returns the partition columns (for a merge into a dataset, its own by default; ``()`` for
+    a dataset without partitions, None for a single file), and ``df``'s layout and Arrow
+    table. Reads the footers of what is at ``path``, never its data.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -165,17 +258,22 @@ def check_write(
     check_labels(df)
     if partition_cols is None and mode == "merge" and target.is_dir() and holds_data(target):
         # Merging into a dataset keeps its partitioning unless told otherwise.
-        partition_cols = list(read_unlocked(target, stored_layout).partition_cols) or None
+        partition_cols = list(read_unlocked(target, stored_layout).partition_cols)
     partitions = check_partition_cols(partition_cols, df)
-    layout, table = frame_to_table(df, partitions)
+    layout, table = frame_to_table(df, partitions or ())
     check_destination(target, partitions, mode)
-    check_partition_names(table, partitions, target.parent)
+    check_partition_names(table, partitions or (), target.parent)
     if mode == "merge" and holds_data(target):
         check_mergeable(read_unlocked(target, stored_layout), layout, target)
     return partitions, layout, table
 
 
-def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_parquet(
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    filters: list[Any] | pc.Expression | None = None,
+) -> pd.DataFrame:
     """Read a file or dataset written by :func:`to_parquet` back into the frame written.
 
     Every dtype comes back as written (exact decimals, UTC timestamps in their unit,
@@ -184,7 +282,8 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     ``pd.ArrowDtype(pa.string())``. A partitioned dataset comes back with its partition columns
     in their original dtype and place, rows ordered as
     ``df.sort_values(partition_cols, kind="stable", ignore_index=True)``: grouped by partition,
-    in the order written within each.
+    in the order written within each; the runs of a partition grouped by the month they
+    started in (UTC, runs not started last).
 
     A read returns the data of one complete write, never a mix, even while another process
     rewrites ``path``: it waits for a writer holding the lock file ``.<name>.lock`` next to
@@ -195,6 +294,13 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     ----------
     path : str or os.PathLike
         A file, or a dataset directory (every ``*.parquet`` file under it is read).
+    columns : list of str, optional
+        Read only these columns, in this order, each typed as in the whole frame.
+    filters : list or pyarrow.compute.Expression, optional
+        Read only the rows that match, in pyarrow's forms: ``[(column, op, value), ...]`` (all
+        must hold), a list of such lists (one must hold), or an expression. Partitions and
+        files that cannot match are not read. The result equals the whole frame filtered,
+        rows in the same order.
 
     Returns
     -------
@@ -203,6 +309,9 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Raises
     ------
+    TypeError, ValueError
+        ``columns`` or ``filters`` malformed, naming a column the data lack, or comparing a
+        column with a value of another type; nothing is read then.
     FileNotFoundError
         Nothing at ``path``, or a directory without Parquet files.
     ParquetFormatError
@@ -216,6 +325,10 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     >>> df = ccf.read_parquet("runs.parquet")  # doctest: +SKIP
     >>> df.dtypes["usage"]  # doctest: +SKIP
     decimal128(18, 10)[pyarrow]
+    >>> since = pd.Timestamp("2026-01-01", tz="UTC")
+    >>> recent = ccf.read_parquet("runs", columns=["started_at", "usage"],
+    ...     filters=[("scraper_slug", "=", slug), ("started_at", ">=", since)])  # doctest: +SKIP
     """
-    frame, _ = read_one_write(as_path(path))
+    selection = Selection.of(columns, filters)
+    frame, _ = read_one_write(as_path(path), selection)
     return frame

@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from coreclaw_frames.errors import quoted
-from coreclaw_frames.parquet.files import interrupted_backups, read_unlocked
+from coreclaw_frames.parquet.files import footer_schema, interrupted_backups, read_unlocked
 from coreclaw_frames.parquet.layout import (
     FRAME_METADATA_KEY,
     MASKED_DTYPES,
@@ -46,9 +45,11 @@ def as_path(path: Any) -> Path:
     return Path(text).expanduser()
 
 
-def check_partition_cols(partition_cols: Any, df: pd.DataFrame) -> tuple[str, ...]:
+def check_partition_cols(partition_cols: Any, df: pd.DataFrame) -> tuple[str, ...] | None:
+    """The partition columns; ``()`` for a dataset directory without partitions, None for a
+    single file."""
     if partition_cols is None:
-        return ()
+        return None
     if isinstance(partition_cols, str):
         raise TypeError(
             "partition_cols must be a list of column names, not a single string: wrap it as "
@@ -59,8 +60,6 @@ def check_partition_cols(partition_cols: Any, df: pd.DataFrame) -> tuple[str, ..
             f"partition_cols must be a list of column names, got {type(partition_cols).__name__}"
         )
     names = list(partition_cols)
-    if not names:
-        raise ValueError("partition_cols is empty; pass None to write a single file")
     not_str = [n for n in names if not isinstance(n, str)]
     if not_str:
         raise TypeError(f"partition_cols must be column names (strings), got {quote(not_str)}")
@@ -102,25 +101,25 @@ def partitionable(dtype: Any) -> bool:
     return isinstance(dtype, np.dtype) and dtype.kind in "biu"
 
 
-def check_destination(target: Path, partitions: tuple[str, ...], mode: WriteMode) -> None:
+def check_destination(target: Path, partitions: tuple[str, ...] | None, mode: WriteMode) -> None:
     parent = target.parent
     if not parent.is_dir():
         raise FileNotFoundError(
             f"cannot write {str(target)!r}: its parent directory {str(parent)!r} does not "
             "exist; create it first"
         )
-    if not partitions and target.is_dir():
+    if partitions is None and target.is_dir():
         raise ValueError(
             f"{str(target)!r} is a directory, expected a file path such as "
-            f"{str(target / ('runs' + PARQUET_SUFFIX))!r}; to write a partitioned dataset "
-            "into it, pass partition_cols"
+            f"{str(target / ('runs' + PARQUET_SUFFIX))!r}; to write a dataset into it, pass "
+            "partition_cols (a list of columns, or [] for no partitions)"
         )
-    if partitions and target.exists() and not target.is_dir():
+    if partitions is not None and target.exists() and not target.is_dir():
         raise ValueError(
             f"{str(target)!r} is a file, but partition_cols asks for a dataset directory; "
             "pass a directory path, or partition_cols=None to write a single file"
         )
-    if partitions and target.is_dir():
+    if partitions is not None and target.is_dir():
         read_unlocked(target, check_owned_directory)
     if mode == "merge" and not target.exists():
         leftovers = interrupted_backups(target)
@@ -213,7 +212,7 @@ def check_owned_directory(directory: Path) -> None:
 
 def has_frame_metadata(file: Path) -> bool:
     try:
-        metadata = pq.read_schema(file).metadata or {}
+        metadata = footer_schema(file).metadata or {}
     except (pa.ArrowInvalid, OSError):
         return False
     return FRAME_METADATA_KEY in metadata

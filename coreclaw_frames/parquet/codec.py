@@ -277,37 +277,45 @@ def pandas_metadata(metadata: dict[bytes, bytes] | None) -> bytes:
     return json.dumps(pandas_meta).encode()
 
 
-def frame_of_table(table: pa.Table, layout: Layout) -> pd.DataFrame:
-    table = restore_types(table.select(layout.names), layout.schema)
+def frame_columns(layout: Layout) -> list[str]:
+    """The columns :func:`frame_of_table` gives for ``layout``: an older run frame comes back
+    with today's run columns in today's order (derived ones gained), then its own columns."""
+    if layout.kind == "runs" and layout.schema_version < SCHEMA_VERSION:
+        extras = [spec["name"] for spec in layout.columns if spec["restore"] != "run"]
+        return [*RUN_COLUMN_NAMES, *extras]
+    return layout.names
+
+
+def frame_of_table(
+    table: pa.Table, layout: Layout, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The frame of a table read from files of ``layout``: every column, or ``columns`` (names
+    of :func:`frame_columns`, in that order; the table holds at least their
+    :func:`stored_columns`)."""
+    names = frame_columns(layout) if columns is None else columns
+    present = [name for name in layout.names if name in table.column_names]
+    specs = {spec["name"]: spec for spec in layout.columns}
+    table = restore_types(
+        table.select(present), pa.schema([layout.schema.field(n) for n in present])
+    )
+    converted: dict[str, pd.Series] = {}
     if layout.kind == "runs":
-        frame = run_frame(table)
-        extras = [spec for spec in layout.columns if spec["restore"] != "run"]
-        names = layout.names
-        if layout.schema_version < SCHEMA_VERSION:
-            # An older frame: today's run columns in today's order, then its own columns.
-            names = [*RUN_COLUMN_NAMES, *(spec["name"] for spec in extras)]
-        if extras or list(frame.columns) != names:
-            columns = {name: frame[name] for name in frame.columns}
-            columns.update({spec["name"]: to_series(table, spec) for spec in extras})
-            frame = pd.DataFrame({name: columns[name] for name in names}, copy=False)
-    else:
-        frame = pd.DataFrame(
-            {spec["name"]: to_series(table, spec) for spec in layout.columns},
-            index=pd.RangeIndex(table.num_rows),
-            copy=False,
-        )
-    if layout.partition_cols:
-        frame = frame.sort_values(
-            list(layout.partition_cols), kind="stable", na_position="last", ignore_index=True
-        )
-    return frame
+        wanted = [name for name in names if name in RUN_DESCRIPTIONS]
+        frame = run_frame(table, wanted)
+        converted.update({name: frame[name] for name in frame.columns})
+    converted.update(
+        {name: to_series(table, specs[name]) for name in names if name not in converted}
+    )
+    return pd.DataFrame(
+        {name: converted[name] for name in names}, index=pd.RangeIndex(table.num_rows), copy=False
+    )
 
 
-def run_frame(table: pa.Table) -> pd.DataFrame:
-    """The run frame of a table of any schema version; a cost too big or too precise for
+def run_frame(table: pa.Table, columns: list[str]) -> pd.DataFrame:
+    """The run ``columns`` of a table of any schema version; a cost too big or too precise for
     today's ``usage`` type is an error, never rounded."""
     try:
-        return table_to_frame(table)
+        return table_to_frame(table, columns)
     except pa.ArrowInvalid as exc:
         raise ParquetFormatError(
             f"a cost in this file does not fit today's usage type {USAGE_ARROW_TYPE} (up to "

@@ -15,10 +15,9 @@ import re
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -27,9 +26,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from filelock import BaseFileLock, FileLock
 
+from coreclaw_frames._atomic import atomic_open, fsync_directory, fsync_file, temporary_sibling
 from coreclaw_frames.errors import ParquetFormatError
-from coreclaw_frames.parquet.codec import frame_of_table
+from coreclaw_frames.parquet.codec import frame_of_table, restore_types, run_frame, to_series
 from coreclaw_frames.parquet.layout import FRAME_METADATA_KEY, PARQUET_SUFFIX, Layout
+from coreclaw_frames.parquet.selection import Selection, stored_columns
 from coreclaw_frames.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 #: File name of every data file of a partitioned dataset (one per partition).
@@ -44,6 +45,13 @@ IGNORED_PREFIXES = (".", "_")
 READ_ATTEMPTS = 20
 READ_RETRY_PAUSE = 0.02
 
+#: How a read of part of a dataset scans it: without reading ahead what it may not need
+#: (whole column chunks of every file at once), whose buffers would stay with the allocator.
+LEAN_SCAN = {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)}
+#: How many footers :func:`footer_schema` keeps (a dataset's files, many times over).
+FOOTER_CACHE_SIZE = 8192
+_FOOTERS: dict[tuple[str, int, int, int, int], tuple[pq.FileMetaData, pa.Schema]] = {}
+
 #: ``renameat2`` arguments: paths relative to the working directory; swap the two paths.
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
@@ -52,7 +60,7 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 _T = TypeVar("_T")
 
 
-def read_one_write(path: Path) -> tuple[pd.DataFrame, Layout]:
+def read_one_write(path: Path, selection: Selection | None = None) -> tuple[pd.DataFrame, Layout]:
     """:func:`read` of one complete write of ``path``, never a mix of two.
 
     Writers replace a file or dataset whole while holding its lock, so holding it too is
@@ -60,18 +68,21 @@ def read_one_write(path: Path) -> tuple[pd.DataFrame, Layout]:
     """
     lock = acquired_lock(path)
     if lock is None:
-        return read_unlocked(path, read_or_set_aside)
+        return read_unlocked(path, lambda target: read_or_set_aside(target, selection))
     try:
-        return read_or_set_aside(path)
+        return read_or_set_aside(path, selection)
     finally:
         lock.release()
 
 
-def read_or_set_aside(path: Path) -> tuple[pd.DataFrame, Layout]:
+def read_or_set_aside(
+    path: Path, selection: Selection | None = None
+) -> tuple[pd.DataFrame, Layout]:
     """:func:`read` of ``path``; while it is missing because a writer died between its two
     renames (see :func:`replace_directory`), of the complete previous data it set aside."""
     backups = [] if path.exists() else interrupted_backups(path)
-    return read(backups[0] if len(backups) == 1 else path)
+    target = backups[0] if len(backups) == 1 else path
+    return read(target) if selection is None else read(target, selection)
 
 
 def acquired_lock(path: Path) -> BaseFileLock | None:
@@ -128,13 +139,29 @@ def between_renames(path: Path) -> bool:
     return not path.exists() and bool(interrupted_backups(path))
 
 
-def read(path: Path) -> tuple[pd.DataFrame, Layout]:
+def read(path: Path, selection: Selection | None = None) -> tuple[pd.DataFrame, Layout]:
+    """The frame stored at ``path`` (a file or a dataset directory), or the part of it that
+    ``selection`` asks for, and its layout."""
     layout = stored_layout(path)
-    if path.is_dir():
-        table = read_dataset(path, dataset_files(path), layout)
-    else:
-        table = pq.read_table(path)
-    return frame_of_table(table, layout), layout
+    dataset = stored_dataset(path, layout)
+    columns = filters = None
+    if selection is not None:
+        columns = selection.columns_of(layout, path)
+        filters = selection.expression_for(dataset.schema, path)
+    names = None if columns is None else stored_columns(layout, columns, dataset.schema.names)
+    if selection is None:
+        table = dataset.to_table()
+    else:  # a part of a large history: decode no more than asked for
+        table = dataset.to_table(columns=names, filter=filters, **LEAN_SCAN)
+    return frame_of_table(table, layout, columns), layout
+
+
+def stored_dataset(path: Path, layout: Layout) -> ds.Dataset:
+    """The file, or the dataset's files in the order of their partitions (see
+    :func:`partition_order`), as one pyarrow dataset with the partition columns typed."""
+    if not path.is_dir():
+        return ds.dataset(str(path), format="parquet")
+    return file_dataset(path, partition_order(path, dataset_files(path), layout), layout)
 
 
 def stored_layout(path: Path) -> Layout:
@@ -171,9 +198,28 @@ def dataset_files(directory: Path) -> list[Path]:
     return files
 
 
+def footer(file: Path) -> tuple[pq.FileMetaData, pa.Schema]:
+    """A Parquet file's footer, and the Arrow schema in it; read once per version of the file
+    (writes never change a file in place: they put another in its place)."""
+    status = file.stat()
+    key = (str(file), status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+    found = _FOOTERS.get(key)
+    if found is None:
+        metadata = pq.read_metadata(file)
+        found = metadata, metadata.schema.to_arrow_schema()
+        if len(_FOOTERS) >= FOOTER_CACHE_SIZE:
+            _FOOTERS.clear()
+        _FOOTERS[key] = found
+    return found
+
+
+def footer_schema(file: Path) -> pa.Schema:
+    return footer(file)[1]
+
+
 def file_layout(file: Path) -> Layout:
     try:
-        schema = pq.read_schema(file)
+        schema = footer_schema(file)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ParquetFormatError(f"{str(file)!r} is not a Parquet file ({exc})") from exc
     metadata = schema.metadata or {}
@@ -203,7 +249,7 @@ def common_layout(files: list[Path], directory: Path) -> Layout:
     layouts = [file_layout(file) for file in files]
     first = layouts[0]
     for file, layout in zip(files, layouts, strict=True):
-        if layout.to_json() != first.to_json():
+        if layout.json != first.json:
             raise ParquetFormatError(
                 f"{str(directory)!r} mixes datasets: {str(file)!r} holds other columns or "
                 f"partitioning than {str(files[0])!r}"
@@ -211,18 +257,53 @@ def common_layout(files: list[Path], directory: Path) -> Layout:
     return first
 
 
-def read_dataset(directory: Path, files: list[Path], layout: Layout) -> pa.Table:
+def file_dataset(directory: Path, files: list[Path], layout: Layout) -> ds.Dataset:
+    """``files`` of the dataset at ``directory`` as one pyarrow dataset, scanned in that order,
+    with the partition columns in their stored types (dictionaries as their values)."""
     physical = pq.read_schema(files[0])
     partition_fields = [partition_field(layout.schema.field(n)) for n in layout.partition_cols]
     fields = list(physical) + [f for f in partition_fields if f.name not in physical.names]
-    dataset = ds.dataset(
+    return ds.dataset(
         [str(f) for f in files],
         schema=pa.schema(fields),
         format="parquet",
         partitioning=ds.partitioning(pa.schema(partition_fields), flavor="hive"),
         partition_base_dir=str(directory),
     )
-    return dataset.to_table()
+
+
+def read_dataset(directory: Path, files: list[Path], layout: Layout) -> pa.Table:
+    """Every row of ``files``, in that order, with their partition columns."""
+    return file_dataset(directory, files, layout).to_table()
+
+
+def partition_order(directory: Path, files: list[Path], layout: Layout) -> list[Path]:
+    """``files`` ordered as their rows come back: by partition, as
+    ``frame.sort_values(partition_cols, kind="stable", na_position="last")`` orders a frame
+    of their partition values (categories in their order, nulls last), in path order within
+    one partition. Sorting files rather than rows costs nothing per row."""
+    if not layout.partition_cols:
+        return files
+    keys = [
+        ds.get_partition_keys(fragment.partition_expression)
+        for fragment in file_dataset(directory, files, layout).get_fragments()
+    ]
+    fields = [partition_field(layout.schema.field(n)) for n in layout.partition_cols]
+    table = pa.table({f.name: pa.array([key.get(f.name) for key in keys], f.type) for f in fields})
+    specs = {spec["name"]: spec for spec in layout.columns}
+    table = restore_types(table, pa.schema([layout.schema.field(f.name) for f in fields]))
+    values = pd.DataFrame(
+        {f.name: partition_values(table, specs[f.name], layout) for f in fields}, copy=False
+    )
+    order = values.sort_values(list(layout.partition_cols), kind="stable", na_position="last").index
+    return [files[i] for i in order]
+
+
+def partition_values(table: pa.Table, spec: dict[str, Any], layout: Layout) -> pd.Series:
+    """One partition column as the frame types it."""
+    if spec["restore"] == "run":
+        return run_frame(table, [spec["name"]])[spec["name"]]
+    return to_series(table, spec)
 
 
 def partition_field(field: pa.Field) -> pa.Field:
@@ -233,24 +314,20 @@ def partition_field(field: pa.Field) -> pa.Field:
 
 
 def write_file(table: pa.Table, target: Path) -> None:
-    temporary = temporary_sibling(target, ".tmp")
-    try:
-        pq.write_table(table, temporary, compression=COMPRESSION)
-        fsync(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_directory(target.parent)
+    with atomic_open(target) as file:
+        pq.write_table(table, file, compression=COMPRESSION)
 
 
 def write_dataset(table: pa.Table, target: Path, partitions: tuple[str, ...]) -> None:
     temporary = temporary_sibling(target, ".tmp")
     try:
-        if table.num_rows == 0:
-            # No rows, no partitions: one file at the root keeps the columns and the metadata.
+        if table.num_rows == 0 or not partitions:
+            # No rows or no partitions: one file at the root (it keeps the columns and the
+            # metadata of an empty dataset).
             temporary.mkdir()
-            pq.write_table(table, temporary / PART_FILE_TEMPLATE.format(i=0))
+            pq.write_table(
+                table, temporary / PART_FILE_TEMPLATE.format(i=0), compression=COMPRESSION
+            )
         else:
             fields = [partition_field(table.schema.field(name)) for name in partitions]
             by_field = {f.name: f for f in fields}
@@ -272,7 +349,7 @@ def write_dataset(table: pa.Table, target: Path, partitions: tuple[str, ...]) ->
                 file_options=ds.ParquetFileFormat().make_write_options(compression=COMPRESSION),
             )
         for file in temporary.rglob("*" + PARQUET_SUFFIX):
-            fsync(file)
+            fsync_file(file)
         replace_directory(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -323,10 +400,6 @@ def lock_file(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
-def temporary_sibling(target: Path, suffix: str) -> Path:
-    return target.with_name(f".{target.name}.{uuid.uuid4().hex}{suffix}")
-
-
 def interrupted_backups(target: Path) -> list[Path]:
     return leftovers(target, ".old")
 
@@ -358,17 +431,3 @@ def recover(target: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-
-
-def fsync(file: Path) -> None:
-    descriptor = os.open(file, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def fsync_directory(directory: Path) -> None:
-    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    fsync(directory)

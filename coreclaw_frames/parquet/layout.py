@@ -8,6 +8,7 @@ partition columns, the Arrow schema), next to Arrow's and pandas' own entries an
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ class Layout:
     @property
     def names(self) -> list[str]:
         return [spec["name"] for spec in self.columns]
+
+    @functools.cached_property
+    def json(self) -> bytes:
+        """:meth:`to_json`, made once."""
+        return self.to_json()
 
     def to_json(self) -> bytes:
         plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in self.schema])

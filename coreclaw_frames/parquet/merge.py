@@ -3,6 +3,7 @@ letting a failed fetch replace data."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +73,78 @@ def merge(existing: pd.DataFrame | None, new: pd.DataFrame, kind: FrameKind) -> 
         new = new[~(refetch_failed & new[RESULTS_KEY].isin(good_keys(existing)))]
         keep = existing[~existing[RESULTS_KEY].isin(new[RESULTS_KEY].dropna())]
         return concat(keep, new)
+    return merge_runs(existing, new).frame()
+
+
+@dataclass(frozen=True)
+class RunMerge:
+    """The rows of a run merge: ``combined`` holds the stored rows (the first ``stored``) then
+    the new ones, ``kept`` the positions of the rows the merge keeps, in first-seen order."""
+
+    combined: pd.DataFrame
+    kept: np.ndarray
+    stored: int
+    #: Stored runs whose kept row is a new one that differs in more than its fetched_at.
+    updated: int
+
+    def frame(self) -> pd.DataFrame:
+        return self.combined.take(self.kept).reset_index(drop=True)
+
+
+def merge_runs(
+    existing: pd.DataFrame | None, new: pd.DataFrame, *, keep_same: bool = False
+) -> RunMerge:
+    """The merge rule on run frames (see to_parquet): per slug, the best kind of row, then
+    the newest ``fetched_at``, then the row of ``new``. With ``keep_same``, a new row that
+    equals the stored one of its run in everything but ``fetched_at`` leaves the stored row."""
+    stored = 0 if existing is None else len(existing)
     combined = new.reset_index(drop=True) if existing is None else concat(existing, new)
-    codes, _ = pd.factorize(combined[RUN_KEY])
-    fresh = combined[RUN_FRESHNESS].array.asi8  # NaT is the smallest int64: oldest
-    positions = np.arange(len(combined))
+    kept = best_rows(combined)
+    updated = 0
+    replacing = kept[kept >= stored]
+    if stored and len(replacing):
+        best_stored = best_rows(combined.iloc[:stored])
+        stored_slugs = combined[RUN_KEY].take(best_stored)
+        present = stored_slugs.notna().to_numpy()
+        position_of = pd.Series(best_stored[present], index=stored_slugs[present].array)
+        slugs = combined[RUN_KEY].take(replacing)
+        had = (slugs.notna() & slugs.isin(position_of.index)).to_numpy()
+        replaced, replacements = position_of.loc[slugs[had].array].to_numpy(), replacing[had]
+        same = same_but_fetched_at(combined.take(replaced), combined.take(replacements))
+        updated = int((~same).sum())
+        if keep_same and same.any():
+            back = dict(zip(replacements[same], replaced[same], strict=True))
+            kept = np.array([back.get(position, position) for position in kept], dtype=kept.dtype)
+    return RunMerge(combined, kept, stored, updated)
+
+
+def best_rows(runs: pd.DataFrame) -> np.ndarray:
+    """Positions of the row each slug keeps (see :func:`merge_runs`) in first-seen order, then
+    of every row without a slug."""
+    codes, _ = pd.factorize(runs[RUN_KEY])
+    fresh = runs[RUN_FRESHNESS].array.asi8  # NaT is the smallest int64: oldest
+    positions = np.arange(len(runs))
     # Per slug the last row in this order wins: good rows come after flagged ones (run data
     # with a bad value), which come after failed fetches (no data at all), then by
     # fetched_at, then by position (the rows of df after the stored ones).
-    order = np.lexsort((positions, fresh, run_quality(combined), codes))
+    order = np.lexsort((positions, fresh, run_quality(runs), codes))
     sorted_codes = codes[order]
     wins = np.r_[sorted_codes[1:] != sorted_codes[:-1], True] & (sorted_codes >= 0)
-    keep_rows = np.concatenate([order[wins], positions[codes < 0]])
-    return combined.take(keep_rows).reset_index(drop=True)
+    return np.concatenate([order[wins], positions[codes < 0]])
+
+
+def same_but_fetched_at(first: pd.DataFrame, second: pd.DataFrame) -> np.ndarray:
+    """Per row pair: whether two run rows hold the same values but for ``fetched_at``."""
+    same = np.ones(len(first), dtype=bool)
+    for name in first.columns:
+        if name == RUN_FRESHNESS:
+            continue
+        left, right = first[name].reset_index(drop=True), second[name].reset_index(drop=True)
+        if isinstance(left.dtype, pd.CategoricalDtype) or left.dtype != right.dtype:
+            left, right = left.astype(object), right.astype(object)  # category lists may differ
+        equal = (left == right).to_numpy(dtype=bool, na_value=False)
+        same &= equal | (left.isna() & right.isna()).to_numpy(dtype=bool)
+    return same
 
 
 def run_quality(runs: pd.DataFrame) -> np.ndarray:
