@@ -1,11 +1,13 @@
 # `make demo` and `make test` are all the set-up a fresh clone needs: the first use of either
-# creates .venv and installs the package with its dev extra.
+# creates .venv and installs the package with its dev and docs extras.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NOTEBOOK_INSTALLED := $(VENV)/.notebook-installed
 SPARK_INSTALLED := $(VENV)/.spark-installed
+# mkdocs-material prints a notice about MkDocs 2.0 on every build; the site pins mkdocs<2.
+export NO_MKDOCS_2_WARNING := 1
 # Runs the notebook named by its argument top to bottom and saves it with its outputs.
 define EXECUTE_NOTEBOOK
 import sys, nbformat
@@ -18,27 +20,37 @@ print("executed", path)
 endef
 export EXECUTE_NOTEBOOK
 
-.PHONY: demo test test-spark lint bench sandbox notebook notebooks clean
+.PHONY: demo test test-fast test-spark lint bench sandbox notebook notebooks docs docs-serve dist clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
 	touch $(INSTALLED)
 
 $(NOTEBOOK_INSTALLED): $(INSTALLED)
-	$(PY) -m pip install --quiet -e '.[dev,notebook]'
+	$(PY) -m pip install --quiet -e '.[dev,docs,notebook]'
 	touch $(NOTEBOOK_INSTALLED)
 
 $(SPARK_INSTALLED): $(INSTALLED)
-	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	$(PY) -m pip install --quiet -e '.[dev,docs,spark]'
 	touch $(SPARK_INSTALLED)
 
 demo: $(INSTALLED)
 	$(VENV)/bin/coreclaw-frames demo
 
+# Test processes (pytest-xdist): two per core, since many tests wait on loopback latency, a
+# subprocess or a notebook kernel; a worker takes the next test as it finishes one.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+
+# Every test.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+
+# The inner loop: every test but those marked slow (notebooks, subprocesses, Dask, real-time
+# rate limits, the docs build and the wheel), on every core, without the linters.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 # The Spark test (skipped by `make test` where pyspark is missing): installs pyspark, runs it.
 test-spark: $(SPARK_INSTALLED)
@@ -67,5 +79,19 @@ notebooks: $(INSTALLED)
 	    $(PY) -c "$$EXECUTE_NOTEBOOK" "$$notebook" || exit 1; \
 	done
 
+# The documentation site, into site/ (the test suite builds it too, with --strict).
+docs: $(INSTALLED)
+	$(VENV)/bin/mkdocs build --strict
+
+# The site on http://127.0.0.1:8000, rebuilt as pages, docstrings or notebooks change.
+docs-serve: $(INSTALLED)
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# The sdist and the wheel in dist/, as a release would build them, checked by twine.
+dist: $(INSTALLED)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache

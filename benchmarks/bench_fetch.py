@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import report, sandbox_process, timed
 
 import coreclaw_frames as ccf
-from coreclaw_frames.api.v2 import V2
-from coreclaw_frames.records import records_to_frame
+from coreclaw_frames._records import records_to_frame
+from coreclaw_frames.api._v2 import V2
 from coreclaw_frames.sandbox import build_account, serve, v2_run_record
 
 LATENCY = 0.050
@@ -44,9 +44,16 @@ def sequential_loop(url: str, key: str, slugs: list[str], api_version: str) -> p
         return pd.DataFrame([http.get(f"/worker-runs/{s}").json()["data"] for s in slugs])
 
 
+def slugs_served(url: str, key: str) -> list[str]:
+    """Every run slug a sandbox process serves (its account's history ends when it starts)."""
+    with ccf.Client(api_key=key, base_url=url, api_version="v1", max_workers=16) as client:
+        return list(ccf.list_runs(client=client, progress=False)["slug"])
+
+
 def bench_speedup(api_version: str) -> None:
-    slugs = [r["slug"] for r in build_account(seed=0, runs=SPEEDUP_RUNS).runs]
     with sandbox_process("--runs", str(SPEEDUP_RUNS), "--latency", str(LATENCY)) as (url, key):
+        slugs = slugs_served(url, key)
+        assert len(slugs) == SPEEDUP_RUNS
         loop_time, _ = timed(lambda: sequential_loop(url, key, slugs, api_version))
         with ccf.Client(
             api_key=key, base_url=url, api_version=api_version, max_workers=16

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
 import coreclaw_frames as ccf
+from coreclaw_frames._sync_state import SyncState, new_key_fields, state_path
 from coreclaw_frames.sandbox import Account, SandboxServer, build_account, run_frame, serve
-from coreclaw_frames.sync_state import SyncState, new_key_fields, state_path
 
 SIZES = (40_000, 400_000)
 HUGE = 2_000_000

@@ -26,7 +26,7 @@ import pandas as pd
 from _common import report, timed
 
 import coreclaw_frames as ccf
-from coreclaw_frames.analysis.projection import T_QUANTILE_90
+from coreclaw_frames.analysis._projection import T_QUANTILE_90
 from coreclaw_frames.sandbox import DEFAULT_RUNS, build_account, run_frame
 
 #: Days of the month projected from (the projection is made at 00:00 UTC of that day).

@@ -35,10 +35,10 @@ import pandas as pd
 from _common import report, timed
 
 import coreclaw_frames as ccf
-from coreclaw_frames import sync as sync_module
+from coreclaw_frames import _sync as sync_module
+from coreclaw_frames._sync import state_path
 from coreclaw_frames.sandbox import build_account, serve
-from coreclaw_frames.sandbox.records import STATUS_RUNNING
-from coreclaw_frames.sync import state_path
+from coreclaw_frames.sandbox._records import STATUS_RUNNING
 
 RUNS = 10_000
 LATENCY = 0.02
@@ -46,7 +46,7 @@ DAY = 86_400
 #: Runs open (ready, running, being aborted) when the first sync reads the account.
 OPEN_NOW = 10
 NEW_RUNS = 50
-#: The steps of a sync, by the name ``coreclaw_frames.sync`` calls them under.
+#: The steps of a sync, by the name ``coreclaw_frames._sync`` calls them under.
 STEPS = ("read_parquet", "list_runs", "fetch_runs", "merge_runs_into")
 
 

@@ -28,6 +28,8 @@ def temporary_sibling(target: Path, suffix: str = TEMPORARY_SUFFIX) -> Path:
 def atomic_open(target: Path, mode: str = "wb", **options: Any) -> Iterator[IO[Any]]:
     """A file to write that replaces ``target`` whole when the block ends without error.
 
+    Examples
+    --------
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "notes.txt"
     >>> with atomic_open(path, "w", encoding="utf-8") as file:

@@ -68,6 +68,8 @@ def is_missing(value: Any) -> bool:
 def usd(value: Any, places: int = TOTAL_PLACES) -> str:
     """Dollars with thousands separators, rounded half-even to ``places``.
 
+    Examples
+    --------
     >>> usd(Decimal("1234.5678")), usd(Decimal("0.00012"), 4), usd(None)
     ('$1,234.57', '$0.0001', '–')
     """
@@ -79,6 +81,8 @@ def usd(value: Any, places: int = TOTAL_PLACES) -> str:
 def usd_exact(value: Any) -> str:
     """Dollars exactly, every digit kept, with thousands separators.
 
+    Examples
+    --------
     >>> usd_exact(Decimal("1457.3525251680")), usd_exact(Decimal("0E-10")), usd_exact(None)
     ('$1,457.352525168', '$0', '–')
     """
@@ -91,6 +95,8 @@ def usd_exact(value: Any) -> str:
 def plain(value: Any) -> str:
     """A Decimal exactly, without exponent or trailing zeros (``""`` when missing).
 
+    Examples
+    --------
     >>> plain(Decimal("0E-10")), plain(Decimal("0.0217000000")), plain(Decimal("1E+2"))
     ('0', '0.0217', '100')
     """
@@ -103,6 +109,8 @@ def plain(value: Any) -> str:
 def count(value: Any) -> str:
     """An integer with thousands separators.
 
+    Examples
+    --------
     >>> count(1234567)
     '1,234,567'
     """
@@ -112,6 +120,8 @@ def count(value: Any) -> str:
 def size(value: Any) -> str:
     """Bytes in binary units: ``512 B``, ``1.5 KiB``, ``11.6 GiB``.
 
+    Examples
+    --------
     >>> size(512), size(1536), size(12_454_823_526)
     ('512 B', '1.5 KiB', '11.6 GiB')
     """
@@ -128,6 +138,8 @@ def size(value: Any) -> str:
 def duration(value: Any) -> str:
     """A timedelta as ``h:mm:ss`` (whole seconds; hours grow past 24).
 
+    Examples
+    --------
     >>> duration(pd.Timedelta(seconds=336)), duration(pd.Timedelta(hours=30, seconds=5))
     ('0:05:36', '30:00:05')
     """
@@ -143,6 +155,8 @@ def duration(value: Any) -> str:
 def percent(value: Any, *, signed: bool = False, places: int = PERCENT_PLACES) -> str:
     """A fraction as a percentage with one decimal: ``95.2%`` (``+15.0%`` when signed).
 
+    Examples
+    --------
     >>> percent(0.9523), percent(0.15, signed=True), percent(0.10004, places=2)
     ('95.2%', '+15.0%', '10.00%')
     """
@@ -155,6 +169,8 @@ def percent(value: Any, *, signed: bool = False, places: int = PERCENT_PLACES) -
 def change(value: Any, *, places: int = PERCENT_PLACES) -> str:
     """A relative change as a signed percentage, ``n/a`` when it has none.
 
+    Examples
+    --------
     >>> change(0.1), change(None), change(0.1004, places=2)
     ('+10.0%', 'n/a', '+10.04%')
     """
@@ -164,6 +180,8 @@ def change(value: Any, *, places: int = PERCENT_PLACES) -> str:
 def times(value: Any) -> str:
     """A ratio as a multiple: ``20.0×``.
 
+    Examples
+    --------
     >>> times(19.96), times(None)
     ('20.0×', '–')
     """
@@ -186,6 +204,8 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     with ``converters={"usage": lambda text: decimal.Decimal(text) if text else None}`` (a run
     without a cost has an empty cell).
 
+    Examples
+    --------
     >>> df = pd.DataFrame({"usage": pd.array([Decimal("0E-10")], pd.ArrowDtype(
     ...     pa.decimal128(18, 10)))})
     >>> csv_frame(df).to_csv(index=False)

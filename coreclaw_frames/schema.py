@@ -1,8 +1,11 @@
 """The run schema: one table says, for every column, its Arrow type, pandas dtype and meaning.
 
-The parser (:mod:`coreclaw_frames.records`), the Parquet writer and reader, and the docs all
+The parser (:mod:`coreclaw_frames._records`), the Parquet writer and reader, and the docs all
 read :data:`RUN_COLUMNS`; change a column here and nowhere else. This module also turns an
-Arrow table of that schema into the typed DataFrame (:func:`table_to_frame`).
+Arrow table of that schema into the typed DataFrame (:func:`table_to_frame`), checks a table
+from elsewhere against it (:func:`conform_run_table`), and types free-form columns (results
+frames, columns added to a run frame) from their Arrow type (:func:`free_form_frame`): frames
+are built as Arrow tables, and pandas is one conversion at the end.
 
 Money: ``usage`` is an exact Arrow decimal with headroom for arithmetic (``+``, ``-``,
 ``.diff()``, comparisons, ``* 2`` and sums all work and stay exact); ``usage_float`` is the same
@@ -21,10 +24,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coreclaw_frames.api.dialect import FINAL_STATUSES, STATUS_LABELS, is_final
+from coreclaw_frames.api._values import FINAL_STATUSES, STATUS_LABELS, is_final
 
 __all__ = [
     "FINAL_STATUSES",
+    "NULLABLE_DTYPES",
     "RUN_COLUMNS",
     "RUN_DTYPES",
     "SCHEMA_VERSION",
@@ -36,7 +40,10 @@ __all__ = [
     "USAGE_TOTAL_ARROW_TYPE",
     "Column",
     "add_derived",
+    "conform_run_table",
     "empty_run_frame",
+    "free_form_dtype",
+    "free_form_frame",
     "is_final",
     "is_status_dtype",
     "run_arrow_schema",
@@ -133,6 +140,8 @@ DERIVED: dict[str, Callable[[pa.Table], pa.ChunkedArray]] = {
 def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the derived columns it lacks (computed from ``usage``), at the end.
 
+    Examples
+    --------
     >>> add_derived(empty_run_frame().drop(columns="usage_float")).columns[-1]
     'usage_float'
     """
@@ -156,6 +165,8 @@ def run_arrow_schema() -> pa.Schema:
 def status_dtype(extra: Iterable[str] = ()) -> pd.CategoricalDtype:
     """The status dtype: :data:`STATUS_LABELS`, then ``extra`` statuses (sorted) if any.
 
+    Examples
+    --------
     >>> list(status_dtype(["paused"]).categories)[-2:]
     ['aborted', 'paused']
     """
@@ -168,6 +179,8 @@ def with_common_status(frames: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
     documents may be in one and not another, and ``pd.concat`` would then make the column
     plain strings. Frames are returned as they are unless every one has a status column.
 
+    Examples
+    --------
     >>> a = pd.DataFrame({"status": pd.Series(["ready"], dtype=status_dtype())})
     >>> b = pd.DataFrame({"status": pd.Series(["paused"], dtype=status_dtype(["paused"]))})
     >>> pd.concat(with_common_status([a, b]))["status"].dtype == status_dtype(["paused"])
@@ -194,6 +207,8 @@ def table_to_frame(table: pa.Table, columns: Iterable[str] | None = None) -> pd.
     each typed as in the whole frame, in the run frame's order (a derived one needs its
     source in the table).
 
+    Examples
+    --------
     >>> table_to_frame(run_arrow_schema().empty_table()).dtypes["usage_float"]
     dtype('float64')
     >>> list(table_to_frame(run_arrow_schema().empty_table(), ["usage", "slug"]).columns)
@@ -216,10 +231,134 @@ def table_to_frame(table: pa.Table, columns: Iterable[str] | None = None) -> pd.
 def empty_run_frame() -> pd.DataFrame:
     """A run frame with no rows and the full schema.
 
+    Examples
+    --------
     >>> empty_run_frame().dtypes["usage"]
     decimal128(18, 10)[pyarrow]
     """
     return table_to_frame(run_arrow_schema().empty_table())
+
+
+def conform_run_table(table: pa.Table, name: str = "table") -> pa.Table:
+    """``table`` with its run columns cast to the run schema's types; other columns untouched.
+
+    For tables from elsewhere (Polars, DuckDB, a Parquet file of another writer): a run column
+    may hold any type of its kind (``large_string`` or ``string_view`` for text, any integer
+    width, any time unit, a timezone-aware timestamp, a dictionary of strings for ``status``,
+    a decimal of any precision for ``usage``), and is cast to the run type; a cast that would
+    lose anything (a sub-second time, a cost with more decimals) fails. Money never passes
+    through float: ``usage`` must be a decimal.
+
+    Raises
+    ------
+    ValueError
+        Naming every run column of the wrong kind, or whose values its run type cannot hold.
+
+    Examples
+    --------
+    >>> conform_run_table(pa.table({"usage": pa.array([1.5])}))
+    Traceback (most recent call last):
+    ...
+    ValueError: table: 1 run column has the wrong type: usage is double, expected decimal128(18, 10)
+    """
+    wrong = [
+        f"{field.name} is {field.type}, expected {_COLUMNS[field.name].arrow_type}"
+        for field in table.schema
+        if field.name in _COLUMNS and not _same_kind(_COLUMNS[field.name].arrow_type, field.type)
+    ]
+    if wrong:
+        count = "1 run column has" if len(wrong) == 1 else f"{len(wrong)} run columns have"
+        raise ValueError(f"{name}: {count} the wrong type: {'; '.join(wrong)}")
+    columns = []
+    for field, array in zip(table.schema, table.columns, strict=True):
+        column = _COLUMNS.get(field.name)
+        if column is not None and field.type != column.arrow_type:
+            try:
+                array = _conform(array, column.arrow_type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ValueError(
+                    f"{name}: column {field.name!r} holds values that {column.arrow_type} cannot "
+                    f"hold exactly ({exc})"
+                ) from exc
+        columns.append(array)
+    return pa.table(columns, names=table.column_names)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+    )
+
+
+#: The kinds of run type, each a test of a type: a table's run column must be of its kind.
+_KINDS: tuple[Callable[[pa.DataType], bool], ...] = (
+    _is_text,
+    pa.types.is_integer,
+    pa.types.is_floating,
+    pa.types.is_decimal,
+    pa.types.is_duration,
+)
+
+
+def _same_kind(target: pa.DataType, actual: pa.DataType) -> bool:
+    if actual == target:
+        return True
+    if pa.types.is_dictionary(target):  # status: labels, encoded or not
+        return _is_text(actual.value_type if pa.types.is_dictionary(actual) else actual)
+    if pa.types.is_timestamp(target):
+        return pa.types.is_timestamp(actual) and actual.tz is not None
+    return any(kind(target) and kind(actual) for kind in _KINDS)
+
+
+def _conform(array: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    if not pa.types.is_dictionary(target):
+        return array.cast(target)
+    if pa.types.is_dictionary(array.type):
+        if array.type.value_type == pa.string():
+            return array  # the status converter takes any dictionary of strings
+        array = array.cast(array.type.value_type)
+    return array.cast(pa.string())
+
+
+# --- free-form columns -----------------------------------------------------------------------
+
+#: Arrow types with a pandas nullable counterpart, which a free-form column of that type gets.
+NULLABLE_DTYPES: dict[pa.DataType, Any] = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def free_form_dtype(arrow_type: pa.DataType) -> Any:
+    """The pandas dtype of a free-form column of ``arrow_type``: see :func:`free_form_frame`
+    (None for a dictionary: pyarrow's own conversion, a categorical).
+
+    Examples
+    --------
+    >>> free_form_dtype(pa.int64()), free_form_dtype(pa.list_(pa.string()))
+    (Int64Dtype(), list<item: string>[pyarrow])
+    """
+    if pa.types.is_dictionary(arrow_type):
+        return None
+    nullable = NULLABLE_DTYPES.get(arrow_type)
+    return nullable if nullable is not None else pd.ArrowDtype(arrow_type)
+
+
+def free_form_frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as a DataFrame in one conversion, each column typed by its Arrow type:
+    ``int64``, ``float64`` and ``bool`` become ``Int64``, ``Float64`` and ``boolean``, a
+    dictionary a categorical, any other type (strings, lists, structs, ...) a ``pd.ArrowDtype``.
+    The columns of a results frame, and those a user added to a run frame, are typed so.
+
+    Examples
+    --------
+    >>> free_form_frame(pa.table({"n": [1, None], "tag": ["a", "b"]})).dtypes.tolist()
+    [Int64Dtype(), string[pyarrow]]
+    """
+    return table.replace_schema_metadata(None).to_pandas(types_mapper=free_form_dtype)
 
 
 # --- Arrow -> pandas -------------------------------------------------------------------------

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import ANOMALY_COLUMNS
-from coreclaw_frames.analysis.anomalies import MIN_GROUP_RUNS, MIN_TIMES_USUAL
-from coreclaw_frames.records import records_to_frame
+from coreclaw_frames.analysis._anomalies import MIN_GROUP_RUNS, MIN_TIMES_USUAL
 from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import USAGE_DTYPE, empty_run_frame
 

@@ -3,6 +3,10 @@
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames.api import HTTPTransport, RetryPolicy
+from coreclaw_frames.api import _settings as settings
+from coreclaw_frames.api._dialect import Request
+from coreclaw_frames.api._v2 import V2Dialect
 
 KEY = "secret-key-do-not-print-9f8e7d"
 
@@ -79,13 +83,57 @@ def test_closed_client_refuses_requests():
 
 
 def test_proxy_settings_from_the_environment_are_kept(monkeypatch):
+    url = "https://api.example.com/api/v2/users/account"
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "")
-    with ccf.Client(api_key=KEY, base_url="https://api.example.com") as client:
-        assert client._transport._session.proxies.get("https") == "http://proxy.example:3128"
+    with HTTPTransport() as transport:
+        assert transport._settings_for(url)["proxies"].get("https") == "http://proxy.example:3128"
     monkeypatch.setenv("NO_PROXY", "api.example.com")
-    with ccf.Client(api_key=KEY, base_url="https://api.example.com") as client:
-        assert "https" not in client._transport._session.proxies
+    with HTTPTransport() as transport:
+        assert "https" not in transport._settings_for(url)["proxies"]
+
+
+def test_the_default_transport_is_http_with_a_connection_per_worker():
+    with ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", max_workers=3) as client:
+        assert isinstance(client.transport, HTTPTransport) and client.transport.pool_size == 3
+
+
+# --- the retry policy ---------------------------------------------------------------------------
+
+
+def test_max_retries_sets_the_policys_and_the_repr_shows_the_policy():
+    with ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1") as client:
+        assert client.retry == RetryPolicy() and client.max_retries == 5
+        assert "retry=RetryPolicy(max_retries=5)" in repr(client)
+    with ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", max_retries=2) as client:
+        assert client.retry == RetryPolicy(max_retries=2) and client.max_retries == 2
+    policy = RetryPolicy(max_retries=1, backoff_base=2)
+    with ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", retry=policy) as client:
+        assert client.retry is policy and client.max_retries == 1
+        assert "retry=RetryPolicy(max_retries=1, backoff_base=2.0)" in repr(client)
+    agreeing = ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", retry=policy, max_retries=1)
+    assert agreeing.retry is policy
+    agreeing.close()
+
+
+def test_max_retries_and_a_policy_that_disagree_are_refused():
+    with pytest.raises(
+        ValueError, match=r"max_retries=3 disagrees with retry=RetryPolicy\(max_retries=1\)"
+    ):
+        ccf.Client(api_key=KEY, retry=RetryPolicy(max_retries=1), max_retries=3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"retry": 3}, TypeError, "retry must be a coreclaw_frames.RetryPolicy, got int"),
+        ({"retry": {"max_retries": 3}}, TypeError, "retry must be a .*RetryPolicy, got dict"),
+        ({"max_retries": 2.5}, TypeError, "max_retries must be an integer, got 2.5"),
+    ],
+)
+def test_bad_retry_settings_are_refused(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ccf.Client(api_key=KEY, **kwargs)
 
 
 def test_api_version_defaults_to_v2_and_reads_the_environment(monkeypatch):
@@ -99,7 +147,7 @@ def test_api_version_defaults_to_v2_and_reads_the_environment(monkeypatch):
         assert client.api_version == "v2"  # the argument wins
 
 
-@pytest.mark.parametrize("version", ["v3", "V2", "2", 2, ""])
+@pytest.mark.parametrize("version", ["v3", "V2", "2", 2, "", ["v2"]])
 def test_unknown_api_versions_are_refused(version):
     with pytest.raises(ValueError, match=r"api_version must be 'v2' or 'v1'"):
         ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", api_version=version)
@@ -170,3 +218,27 @@ def test_bad_ports_are_refused_when_the_client_is_built(url):
 def test_numbers_must_be_finite_and_positive(name, value):
     with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
         ccf.Client(api_key=KEY, base_url="http://127.0.0.1:1", **{name: value})
+
+
+class V3Dialect(V2Dialect):
+    """A made-up next version: v2 with runs at another path."""
+
+    version = "v3"
+
+    def run_detail(self, slug):
+        return Request("GET", f"/api/v3/runs/{slug}", "run detail")
+
+
+def test_a_third_wire_version_is_one_dialect_and_one_table_entry(monkeypatch, mock_client):
+    monkeypatch.setitem(settings.DIALECTS, "v3", V3Dialect())
+    with pytest.raises(ValueError, match=r"api_version must be 'v3', 'v2' or 'v1', got 'v4'"):
+        ccf.Client(api_key=KEY, api_version="v4")
+    slug = "01KSFDS8XWTJME33C08XMCR6B9"
+
+    def handler(request):
+        assert request.path == f"/api/v3/runs/{slug}"
+        record = {"slug": slug, "status": "failed", "scraper_slug": slug, "usage": "1"}
+        return 200, {}, {"code": 0, "data": {**record, "started_at": 0, "finished_at": 0}}
+
+    client = mock_client(handler, api_version="v3")
+    assert list(ccf.fetch_runs([slug], client=client, progress=False)["status"]) == ["failed"]

@@ -2,15 +2,13 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coreclaw_frames.api.dialect import RunFilter, is_final, parse_retry_after
-from coreclaw_frames.api.v1 import V1
-from coreclaw_frames.api.v2 import MONTH_ZONE, V2, month_windows
-from coreclaw_frames.errors import (
+from coreclaw_frames._errors import (
     AuthenticationError,
     InvalidRequestError,
     NotFoundError,
@@ -18,6 +16,10 @@ from coreclaw_frames.errors import (
     ServerError,
     TransportError,
 )
+from coreclaw_frames.api._dialect import RunFilter, parse_retry_after
+from coreclaw_frames.api._v1 import V1
+from coreclaw_frames.api._v2 import MONTH_ZONE, V2, month_windows
+from coreclaw_frames.api._values import is_final
 
 CONTRACT = "tests/contract"
 
@@ -228,6 +230,40 @@ def test_account_fields_per_version():
         "traffic": None,
         "traffic_expiration_at": None,
     }
+
+
+def test_the_dialect_checks_the_account_answer_by_the_rules_for_run_times():
+    assert V2.account_record({"balance": "100.00", "balance_expiration_at": 1782091200123}) == {
+        "balance": Decimal("100.00"),
+        "balance_expiration_at": 1782091200,  # milliseconds read as such
+        "traffic": None,
+        "traffic_expiration_at": None,
+        "fetch_error": None,
+    }
+    v1 = V1.account_record({"balance": "1", "traffic": 5, "traffic_expiration_at": 10**18})
+    assert v1["traffic"] == 5 and v1["traffic_expiration_at"] is None
+    assert v1["fetch_error"] == (
+        f"malformed account info: traffic_expiration_at={10**18} out of range"
+    )
+    with pytest.raises(TransportError, match="malformed answer to account info"):
+        V1.account_record({"balance": "1.5", "traffic": "1", "traffic_expiration_at": 2})
+
+
+@pytest.mark.parametrize(
+    ("dialect", "worker", "taken"),
+    [
+        (V1, "01KQ7ZJ0Z4Y4ZRKAV3GZ7M3V0X", True),
+        (V2, "01KQ7ZJ0Z4Y4ZRKAV3GZ7M3V0X", True),
+        (V1, "acme~price-monitor", False),
+        (V2, "acme~price-monitor", True),
+        (V2, "price-monitor", True),
+        (V2, "news worker", False),
+        (V2, "~x", False),
+    ],
+)
+def test_each_version_says_which_workers_its_filter_takes(dialect, worker, taken):
+    assert dialect.is_worker(worker) is taken
+    assert ("owner~name" in dialect.worker_forms) is (dialect is V2)
 
 
 def utc8(*args):

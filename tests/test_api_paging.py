@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coreclaw_frames.api.dialect import Page
-from coreclaw_frames.api.paging import MAX_COUNT, ListingIncompleteError, read_all
-from coreclaw_frames.errors import TransportError
+from coreclaw_frames._errors import TransportError
+from coreclaw_frames.api._dialect import Page
+from coreclaw_frames.api._paging import MAX_COUNT, ListingIncompleteError, read_all
 
 
 class NewestFirst:

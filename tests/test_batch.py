@@ -1,17 +1,34 @@
-"""The batch runner and input checks: pure logic with a real (unused) client, no requests."""
+"""The batch runner and input checks: pure logic with a client whose transport must never be
+asked anything."""
 
 import threading
 
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames import batch
-from coreclaw_frames.batch import WINDOW_PER_WORKER, run_batch, validate_slugs
+from coreclaw_frames import _batch as batch
+from coreclaw_frames._batch import WINDOW_PER_WORKER, run_batch, validate_slugs
+from coreclaw_frames.api import MockTransport
+
+
+class Unused(MockTransport):
+    """A transport that fails any request, and records being cancelled."""
+
+    def __init__(self):
+        super().__init__(self.refuse)
+        self.cancelled = 0
+
+    @staticmethod
+    def refuse(request):
+        raise AssertionError(f"no request expected, got {request!r}")
+
+    def cancel(self):
+        self.cancelled += 1
 
 
 @pytest.fixture
 def client():
-    with ccf.Client(api_key="k", base_url="http://127.0.0.1:1", max_workers=4) as c:
+    with ccf.Client(api_key="k", max_workers=4, transport=Unused()) as c:
         yield c
 
 
@@ -75,16 +92,13 @@ def test_a_bad_key_or_a_dead_host_stops_the_batch(client, stopper):
 
 
 def test_an_interrupt_cancels_the_clients_requests(client, monkeypatch):
-    cancelled = []
-    monkeypatch.setattr(client, "cancel", lambda: cancelled.append(True))
-
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(batch, "wait", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_batch(client, [1, 2, 3], lambda c, k: k, progress=False, desc="keys")
-    assert cancelled == [True]
+    assert client.transport.cancelled == 1  # the requests in flight were cut
 
 
 def test_on_result_sees_every_key_in_the_calling_thread(client):

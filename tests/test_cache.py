@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames import cache as cache_module
-from coreclaw_frames.cache import CACHE_FILE
+from coreclaw_frames import _cache as cache_module
+from coreclaw_frames._cache import CACHE_FILE
 from coreclaw_frames.sandbox import serve
 
 DETAIL = "v2 worker-runs detail"
@@ -171,6 +171,7 @@ def wait_for_requests(srv, at_least, timeout=60.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_batch_resumes_with_only_the_rest(tmp_path, how):
     runs = 800
@@ -192,6 +193,7 @@ def test_interrupted_batch_resumes_with_only_the_rest(tmp_path, how):
         assert set(srv.counters.requests_by_slug) == set(slugs) - kept  # only the rest
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_cache(tmp_path):
     runs = 600
     with serve(runs=runs) as srv:

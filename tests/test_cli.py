@@ -24,7 +24,8 @@ import pytest
 import requests
 
 import coreclaw_frames as ccf
-from coreclaw_frames.cli import build_parser, main, output
+from coreclaw_frames.cli import _output as output
+from coreclaw_frames.cli import build_parser, main
 from coreclaw_frames.sandbox import serve
 
 STARTUP_TIMEOUT = 20.0
@@ -236,6 +237,7 @@ def test_ctrl_c_exits_130_with_one_line(env, slugs, tmp_path, monkeypatch, capsy
     assert not (tmp_path / "runs.parquet").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("input_name", "status"), [("slugs.txt", 0), ("nope.txt", 2)])
 def test_subprocess_exit_status_without_traceback(sandbox, slugs, tmp_path, input_name, status):
     write_lines(tmp_path / "slugs.txt", slugs)
@@ -279,6 +281,7 @@ def test_results(env, slugs, client, tmp_path, data_id):
     assert ("__coreclaw_data_id__" in rows.columns) == data_id
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_report_on_a_file_written_by_fetch(env, slugs, tmp_path, capsys):
     source = write_lines(tmp_path / "slugs.txt", slugs)
     runs = tmp_path / "runs.parquet"
@@ -323,6 +326,7 @@ def wait_for_lines(process: subprocess.Popen[str], count: int) -> list[str]:
     return [lines.get_nowait() for _ in range(count)]
 
 
+@pytest.mark.slow
 def test_sandbox_subcommand_prints_exports_and_serves_until_ctrl_c():
     command = [sys.executable, "-m", "coreclaw_frames.cli", "sandbox", "--port", "0"]
     with subprocess.Popen(
@@ -369,6 +373,8 @@ def test_parser_defaults():
     )
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_demo_writes_parquet_and_report(tmp_path, capsys, version):
     report = tmp_path / "reports" / "cost.html"
@@ -386,6 +392,7 @@ def test_demo_writes_parquet_and_report(tmp_path, capsys, version):
     assert str(report) in out
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_report_subcommand(tmp_path, capsys):
     from coreclaw_frames.sandbox import build_account, run_frame
 
@@ -545,6 +552,7 @@ def test_a_server_echoing_the_key_never_gets_it_on_screen_or_into_files(
 # --- the sandbox command's history ends now ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_sandbox_command_serves_a_history_that_ends_now(tmp_path, monkeypatch, capsys):
     command = [sys.executable, "-m", "coreclaw_frames.cli", "sandbox", "--port", "0"]
     with subprocess.Popen(
@@ -566,22 +574,22 @@ def test_the_sandbox_command_serves_a_history_that_ends_now(tmp_path, monkeypatc
     assert recent["started_at"].max() > pd.Timestamp(since, tz="UTC")
 
 
-# --- the README's CSV recipe ------------------------------------------------------------------
+# --- the documented CSV recipe -----------------------------------------------------------------
 
 
-def readme_csv_recipe() -> str:
-    """The README's Python block that reads a CSV the command wrote."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+def documented_csv_recipe() -> str:
+    """The Python block of the command line's page that reads a CSV the command wrote."""
+    page = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
     (recipe,) = [block for block in blocks if "pd.read_csv(" in block]
     return recipe
 
 
-def test_the_readme_csv_recipe_reads_back_a_csv_with_failed_rows(env, sandbox, slugs, tmp_path):
+def test_the_documented_csv_recipe_reads_back_a_csv_with_failed_rows(env, sandbox, slugs, tmp_path):
     source = write_lines(tmp_path / "slugs.txt", [*slugs[:3], UNKNOWN_SLUG])
     out = tmp_path / "runs.csv"
     assert main(["fetch", str(source), "-o", str(out)]) == 1  # one failed row, written
-    recipe = readme_csv_recipe()
+    recipe = documented_csv_recipe()
     assert '"runs.csv"' in recipe
     namespace: dict[str, Any] = {}
     exec(recipe.replace('"runs.csv"', repr(str(out))), namespace)

@@ -161,6 +161,7 @@ def test_now_takes_unix_seconds(
     assert "at 2026-03-16 12:00 UTC" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_report_takes_the_budget_and_the_balance(
     parquet: Path, tmp_path: Path, env, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import period_totals, summary, version_regressions
-from coreclaw_frames.records import records_to_frame
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 INT64_MAX = 2**63 - 1
@@ -84,6 +84,7 @@ def test_results_totals_are_refused_too():
         summary(frame)
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_the_report_shows_exact_totals_and_refuses_what_no_int64_holds(tmp_path: Path):
     fits = frame_with([BIG, BIG - 1])
     path = ccf.cost_report(fits, tmp_path / "fits.html", now="2026-03-16")
@@ -100,7 +101,7 @@ def test_a_frame_read_back_from_parquet_keeps_its_totals_exact(tmp_path: Path):
 
 
 def test_count_total_skips_missing_values_and_refuses_what_is_not_a_count():
-    from coreclaw_frames.analysis.counts import count_total
+    from coreclaw_frames.analysis._counts import count_total
 
     assert count_total(pd.Series([1, None, 2], dtype="Int64"), "results", "f") == 3
     with pytest.raises(TypeError, match=r"f: results must be integers \(Int64\), got dtype"):

@@ -8,14 +8,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+import coreclaw_frames._accessor  # noqa: F401  (registers df.coreclaw)
 from coreclaw_frames import display
 from coreclaw_frames.analysis import summary, version_regressions
 from coreclaw_frames.display import ReadableFrame, csv_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 
 #: A number in exponent notation (not the letters and digits of a run slug).
-EXPONENT = re.compile(r"(?<![0-9A-Z])\d+(\.\d+)?[eE][-+]?\d+\b")
+EXPONENT = re.compile(r"(?<![\w.])\d+(\.\d+)?[eE][-+]?\d+\b")
 
 
 @pytest.fixture(scope="module")

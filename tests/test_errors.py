@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames import errors
-from coreclaw_frames.records import records_to_frame
+from coreclaw_frames import _errors as errors
+from coreclaw_frames._records import records_to_frame
 
 
 def failed_frame():

@@ -14,10 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames.parquet import files as parquet_files
-from coreclaw_frames.parquet import merge_runs_into, months, read_parquet, to_parquet, versions
-from coreclaw_frames.parquet.codec import frame_to_table
-from coreclaw_frames.parquet.merge import merge
+from coreclaw_frames.parquet import _files as parquet_files
+from coreclaw_frames.parquet import _months as months
+from coreclaw_frames.parquet import _versions as versions
+from coreclaw_frames.parquet import merge_runs_into, read_parquet, to_parquet
+from coreclaw_frames.parquet._codec import frame_to_table
+from coreclaw_frames.parquet._merge import merge
 from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import RUN_DTYPES
 

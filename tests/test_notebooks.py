@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+#: Each notebook starts a kernel and runs top to bottom: seconds apiece.
+pytestmark = pytest.mark.slow
+
 nbformat = pytest.importorskip("nbformat")
 NotebookClient = pytest.importorskip("nbclient").NotebookClient
 
@@ -29,6 +32,7 @@ import sys
 sys.path.insert(0, {str(TESTS)!r})
 import matplotlib.backend_bases
 from figure_layout import layout_problems
+
 _LAYOUT_PROBLEMS = []
 _print_figure = matplotlib.backend_bases.FigureCanvasBase.print_figure
 def _checked_print_figure(self, *args, **kwargs):

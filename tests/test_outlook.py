@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames.analysis.money import money
-from coreclaw_frames.analysis.projection import (
+from coreclaw_frames._records import records_to_frame
+from coreclaw_frames.analysis._money import money
+from coreclaw_frames.analysis._projection import (
     MIN_WINDOW_DAYS,
     T_QUANTILE_90,
     WINDOW_DAYS,
     daily_rate,
     interval,
 )
-from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.schema import empty_run_frame
 
 DAY = 86_400

@@ -25,11 +25,12 @@ from hypothesis import strategies as st
 
 import coreclaw_frames as ccf
 from coreclaw_frames import CoreClawError, ParquetFormatError
-from coreclaw_frames.api.v1 import V1
-from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet, versions
-from coreclaw_frames.parquet import files as parquet_files
-from coreclaw_frames.records import records_to_frame
-from coreclaw_frames.results import results_frame as build_results_frame
+from coreclaw_frames._records import records_to_frame
+from coreclaw_frames._results import results_frame as build_results_frame
+from coreclaw_frames.api._v1 import V1
+from coreclaw_frames.parquet import FRAME_METADATA_KEY, read_parquet, to_parquet
+from coreclaw_frames.parquet import _files as parquet_files
+from coreclaw_frames.parquet import _versions as versions
 from coreclaw_frames.sandbox import build_account
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
@@ -789,7 +790,7 @@ REWRITE_SCRIPT = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     import coreclaw_frames as ccf
-    from coreclaw_frames.parquet import files
+    from coreclaw_frames.parquet import _files as files
 
     dataset, first, second, stop, count = map(Path, sys.argv[1:6])
     if sys.argv[6] == "two-renames":
@@ -830,6 +831,7 @@ def equals_one_of(frame: pd.DataFrame, *candidates: pd.DataFrame) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("swap", ["exchange", "two-renames"])
 @pytest.mark.parametrize("lock", ["lock", "no lock"])
 def test_reads_see_one_complete_write_while_another_process_rewrites(
@@ -892,6 +894,7 @@ def test_a_read_overtaken_by_every_write_gives_up_with_a_clear_error(
     assert len(attempts) == parquet_files.READ_ATTEMPTS
 
 
+@pytest.mark.slow
 def test_a_read_only_directory_reads_without_the_lock(runs: pd.DataFrame, tmp_path: Path):
     """Where the lock file is missing or closed to the reader, a read still works."""
     shared = tmp_path / "shared"
@@ -998,7 +1001,7 @@ def test_pandas_reads_our_files_too(tmp_path: Path):
 
 @pytest.mark.parametrize("bad", [None, [{"slug": "x"}], pd.Series([1]), {"slug": []}])
 def test_refuses_what_is_not_a_dataframe(tmp_path: Path, bad):
-    with pytest.raises(TypeError, match="df must be a pandas DataFrame, got"):
+    with pytest.raises(TypeError, match="df must be a pandas DataFrame or a pyarrow Table, got"):
         to_parquet(bad, tmp_path / "x.parquet")
     assert list(tmp_path.iterdir()) == []
 
@@ -1170,6 +1173,7 @@ def test_duckdb_reads_exact_decimal_totals(runs: pd.DataFrame, tmp_path: Path, p
     assert per_worker == {None if k is pd.NA else k: v for k, v in expected.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
 @pytest.mark.parametrize("partition_cols", [None, ["scraper_slug"], ["scraper_slug", "month"]])
 def test_dask_reads_exact_totals(runs: pd.DataFrame, tmp_path: Path, partition_cols):
@@ -1196,6 +1200,7 @@ def test_dask_reads_exact_totals(runs: pd.DataFrame, tmp_path: Path, partition_c
     assert statuses[statuses > 0].to_dict() == expected[expected > 0].to_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
 def test_dask_reads_a_dataset_without_null_partitions_unchanged(runs: pd.DataFrame, tmp_path: Path):
     dask = pytest.importorskip("dask")

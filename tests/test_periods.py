@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import MONEY_DTYPE, PERIOD_COLUMNS, final_mask, period_totals
 from coreclaw_frames.display import ReadableFrame
-from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 
 NOW = "2026-03-16"  # the sandbox account's default clock

@@ -22,9 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+import coreclaw_frames._accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import final_mask, summary, version_key
-from coreclaw_frames.api.v1 import V1
+from coreclaw_frames.api._v1 import V1
 from coreclaw_frames.plots import (
     IN_PROGRESS_HATCH,
     IN_PROGRESS_LABEL,
@@ -39,7 +40,6 @@ from coreclaw_frames.plots import (
     plot_cost_over_time,
     plot_duration,
 )
-from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import STATUS_LABELS
 

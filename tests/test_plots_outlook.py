@@ -17,7 +17,7 @@ from matplotlib.collections import PolyCollection
 
 import coreclaw_frames as ccf
 from coreclaw_frames.plots import move_legend, plot_outlook
-from coreclaw_frames.plots.outlook import BUDGET_COLOR
+from coreclaw_frames.plots._outlook import BUDGET_COLOR
 from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import empty_run_frame
 

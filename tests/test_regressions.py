@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+import coreclaw_frames._accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import REGRESSION_COLUMNS, version_regressions
 from coreclaw_frames.display import NOT_APPLICABLE_TEXT, ReadableFrame
-from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -25,18 +25,18 @@ from markupsafe import escape
 from matplotlib.figure import Figure
 
 import coreclaw_frames as ccf
-import coreclaw_frames.accessor
-import coreclaw_frames.report.charts as report_charts
+import coreclaw_frames._accessor
+import coreclaw_frames.report._charts as report_charts
 from coreclaw_frames import AccountInfo
 from coreclaw_frames import report as report_module
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import final_mask
-from coreclaw_frames.analysis.money import money
-from coreclaw_frames.api.v1 import V1
+from coreclaw_frames.analysis._money import money
+from coreclaw_frames.api._v1 import V1
 from coreclaw_frames.display import usd
 from coreclaw_frames.parquet import to_parquet
-from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.report import cost_report
-from coreclaw_frames.report.charts import CSS_PX_PER_INCH, PIXEL_RATIO
+from coreclaw_frames.report._charts import CSS_PX_PER_INCH, PIXEL_RATIO
 from coreclaw_frames.sandbox import build_account, run_frame
 from coreclaw_frames.schema import STRING_DTYPE, USAGE_DTYPE
 
@@ -92,6 +92,7 @@ def exact(values: Any) -> Decimal:
     return sum((v for v in values if not pd.isna(v)), Decimal(0))
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_returns_the_path_and_creates_parents(runs: pd.DataFrame, tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "costs.html"
     written = cost_report(runs.head(50), str(target))
@@ -185,6 +186,7 @@ def test_regressions_state_the_rule(report: str) -> None:
     assert "n/a" in fragment
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_report_lists_a_regression_and_never_a_sparse_one(tmp_path: Path) -> None:
     base = {"status": "succeeded", "scraper_title": "Alpha", "scraper_slug": "alpha"}
     base |= {"results": 1000, "usage": "1.00", "traffic": 0, "started_at": T0}
@@ -207,6 +209,7 @@ def test_report_lists_a_regression_and_never_a_sparse_one(tmp_path: Path) -> Non
     assert "v1.1.0" not in fragment.split("<table>", 1)[1]
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_a_flagged_change_never_reads_as_exactly_the_threshold(tmp_path: Path) -> None:
     base = {"status": "succeeded", "scraper_title": "Alpha", "scraper_slug": "alpha"}
     base |= {"results": 1000, "traffic": 0, "started_at": T0, "finished_at": T0 + 60}
@@ -278,6 +281,7 @@ def figures_of(
     return charts
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_no_chart_text_is_clipped_or_overlaps(
     seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -290,6 +294,7 @@ def test_no_chart_text_is_clipped_or_overlaps(
         assert_layout(chart, dpi=CSS_PX_PER_INCH * PIXEL_RATIO)
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_in_progress_cost_is_marked_in_the_time_chart(
     runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,6 +306,7 @@ def test_in_progress_cost_is_marked_in_the_time_chart(
     assert {"not final yet", "this week so far"} <= {t.get_text() for t in legend.get_texts()}
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_data_strings_are_escaped(runs: pd.DataFrame, tmp_path: Path) -> None:
     nasty = '<script>alert("x")</script> & <b>Co</b>'
     frame = runs.head(30).assign(
@@ -319,6 +325,7 @@ def test_the_template_is_package_data() -> None:
     assert "{% macro table" in template.read_text(encoding="utf-8")
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_fetch_failures_are_counted(runs: pd.DataFrame, tmp_path: Path) -> None:
     failed = records_to_frame([{"slug": f"F{i}", "fetch_error": "HTTP 404"} for i in range(3)])
     frame = pd.concat([runs.head(20), failed], ignore_index=True)
@@ -327,6 +334,7 @@ def test_fetch_failures_are_counted(runs: pd.DataFrame, tmp_path: Path) -> None:
     assert ">20<" in text  # the run count excludes them
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_report_from_a_parquet_file(runs: pd.DataFrame, tmp_path: Path) -> None:
     source = to_parquet(runs.head(60), tmp_path / "runs.parquet")
     from_file = cost_report(source, tmp_path / "from_file.html", now=NOW).read_text("utf-8")
@@ -338,11 +346,14 @@ def test_report_from_a_parquet_file(runs: pd.DataFrame, tmp_path: Path) -> None:
     assert from_file == from_frame
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_accessor_writes_the_report(runs: pd.DataFrame, tmp_path: Path) -> None:
     path = runs.head(40).coreclaw.cost_report(tmp_path / "acc.html", now=NOW)
     assert path.exists() and "CoreClaw cost report" in path.read_text(encoding="utf-8")
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_report_leaves_pyplot_alone(runs: pd.DataFrame, tmp_path: Path) -> None:
     cost_report(runs.head(40), tmp_path / "r.html")
     assert plt.get_fignums() == []  # charts are drawn on standalone figures
@@ -398,6 +409,7 @@ def edge_frames() -> dict[str, pd.DataFrame]:
     }
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 @pytest.mark.parametrize("name", ["empty", "all-failed", "single", "na-costs", "300-groups"])
 def test_edge_cases_render(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frame = edge_frames()[name]
@@ -421,6 +433,7 @@ def test_edge_cases_render(name: str, tmp_path: Path, monkeypatch: pytest.Monkey
         assert all(f">{title}</td>" in text for title in titles)
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_dollar_signs_in_titles_are_drawn_literally(
     runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -429,7 +442,9 @@ def test_dollar_signs_in_titles_are_drawn_literally(
         scraper_title=pd.Series([titles[i % 4] for i in range(200)], dtype=STRING_DTYPE),
         scraper_slug=pd.Series([f"w~{i % 4}" for i in range(200)], dtype=STRING_DTYPE),
     )
-    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)  # drew them all: no mathtext
+    charts = figures_of(frame, tmp_path / "r.html", monkeypatch)
+    for chart in charts:
+        assert_layout(chart, dpi=CSS_PX_PER_INCH * PIXEL_RATIO)  # drawn: no mathtext
     text = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert all(str(escape(title)) in text for title in titles)
     cost = charts[2].axes[0]
@@ -437,6 +452,7 @@ def test_dollar_signs_in_titles_are_drawn_literally(
     assert "Price $ tracker" in drawn and "Deals $^$ today" in drawn
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_two_owners_workers_sharing_a_title_stay_apart_in_tables_and_charts(
     runs: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -460,6 +476,7 @@ def test_two_owners_workers_sharing_a_title_stay_apart_in_tables_and_charts(
     assert any(names <= labels for labels in ticks)  # the cost-by-worker chart
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_naive_start_times_with_aware_end_times_are_utc(runs: pd.DataFrame, tmp_path: Path) -> None:
     frame = runs.head(300)
     naive = frame.assign(started_at=frame["started_at"].dt.tz_localize(None))
@@ -506,6 +523,7 @@ def test_the_outlook_comes_first_with_the_month_so_far_and_its_projection(
     assert all(slug in part for slug in anomalies["slug"])
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_the_outlook_says_when_no_run_is_far_costlier_than_usual(
     runs: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -515,6 +533,7 @@ def test_the_outlook_says_when_no_run_is_far_costlier_than_usual(
     assert "No run cost far more than its worker usually does." in section(text, "Outlook")
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_the_outlook_with_a_balance_and_a_budget(runs: pd.DataFrame, tmp_path: Path) -> None:
     info = AccountInfo(Decimal("250.00"), pd.Timestamp("2026-03-20", tz="UTC"), None, pd.NaT)
     budget = ccf.spend_outlook(runs, now=NOW).projected / 2  # a budget the month overruns
@@ -531,6 +550,7 @@ def test_the_outlook_with_a_balance_and_a_budget(runs: pd.DataFrame, tmp_path: P
     assert " alert" not in section(within, "Outlook") and "within it" in within
 
 
+@pytest.mark.usefixtures("charts_without_pixels")
 def test_the_outlook_lists_runs_far_costlier_than_usual(runs: pd.DataFrame, tmp_path: Path) -> None:
     frame = steady_costs(runs)
     dear = frame.index[frame["status"] == "succeeded"][:3]

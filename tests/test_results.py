@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames.results import results_frame
+from coreclaw_frames._results import results_frame
 from coreclaw_frames.sandbox import serve
 
 UNKNOWN = "01KZZZZZZZZZZZZZZZZZZZZZZZ"

@@ -1,9 +1,11 @@
-"""fetch_runs and account_info over real HTTP against the sandbox, for both API versions."""
+"""fetch_runs for both API versions: over real HTTP against the sandbox, and against answers a
+test shapes, served from memory (MockTransport)."""
 
 import http.server
 import logging
 import re
 import threading
+from collections import Counter
 from decimal import Decimal
 from typing import ClassVar
 
@@ -18,6 +20,7 @@ from coreclaw_frames.sandbox import (
     EXPIRED_API_KEY,
     FAULT_KINDS,
     UNKNOWN_USER_API_KEY,
+    build_account,
     serve,
     v2_run_record,
 )
@@ -146,17 +149,37 @@ def test_v2_sends_the_key_only_as_a_bearer_header(sandbox):
     }
 
 
-def test_one_row_per_unique_slug_in_first_seen_order(api_version):
-    with (
-        serve(runs=50) as srv,
-        ccf.Client(api_key=srv.api_key, base_url=srv.url, api_version=api_version) as client,
-    ):
-        slugs = [r["slug"] for r in srv.account.runs[:10]]
-        asked = [slugs[3], slugs[1], slugs[3], slugs[0], slugs[1]]
-        df = ccf.fetch_runs(asked, client=client, progress=False)
-        assert list(df["slug"]) == [slugs[3], slugs[1], slugs[0]]
-        assert df.index.equals(pd.RangeIndex(3))
-        assert srv.counters.requests_by_slug == {slugs[3]: 1, slugs[1]: 1, slugs[0]: 1}
+class RunDetails:
+    """Answers run detail requests of either version from ``records`` (v1 records, as the
+    sandbox keeps them), counting the requests for each slug."""
+
+    def __init__(self, account, records):
+        self.account = account
+        self.records = {r["slug"]: r for r in records}
+        self.asked = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, request):
+        slug = request.json["run_slug"] if request.json else request.path.rsplit("/", 1)[1]
+        with self.lock:
+            self.asked[slug] += 1
+        record = self.records[slug]
+        if request.path.startswith("/api/v2/"):
+            record = v2_run_record(self.account, record)
+        return 200, {}, {"code": 0, "message": "success", "data": record}
+
+
+def test_one_row_per_unique_slug_in_first_seen_order(mock_client, api_version):
+    account = build_account(runs=10)
+    handler = RunDetails(account, account.runs)
+    client = mock_client(handler, api_version=api_version)
+    slugs = [r["slug"] for r in account.runs]
+    asked = [slugs[3], slugs[1], slugs[3], slugs[0], slugs[1]]
+    df = ccf.fetch_runs(asked, client=client, progress=False)
+    assert list(df["slug"]) == [slugs[3], slugs[1], slugs[0]]
+    assert df.index.equals(pd.RangeIndex(3))
+    assert handler.asked == {slugs[3]: 1, slugs[1]: 1, slugs[0]: 1}
+    assert df["fetch_error"].isna().all()
 
 
 @pytest.mark.parametrize(
@@ -191,12 +214,19 @@ def test_coerce_returns_the_frame_with_failed_rows(client):
     assert df.drop(columns=["slug", "fetched_at", "fetch_error"]).iloc[0].isna().all()
 
 
-def test_empty_list_gives_empty_frame_without_requests(sandbox, client):
-    before = sandbox.counters.total
+@pytest.fixture
+def unasked(mock_client, api_version):
+    """A client, and the list of the requests it sent (a test expects none)."""
+    asked = []
+    return mock_client(asked.append, api_version=api_version), asked
+
+
+def test_empty_list_gives_empty_frame_without_requests(unasked):
+    client, asked = unasked
     df = ccf.fetch_runs([], client=client)
     assert len(df) == 0 and list(df.columns) == list(RUN_DTYPES)
     assert dtypes_of(df) == RUN_FRAME_DTYPES
-    assert sandbox.counters.total == before
+    assert asked == []
 
 
 BAD_INPUTS = [
@@ -222,11 +252,11 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("slugs", "error", "match"), BAD_INPUTS)
-def test_bad_input_is_refused_before_any_request(sandbox, client, slugs, error, match):
-    before = sandbox.counters.total
+def test_bad_input_is_refused_before_any_request(unasked, slugs, error, match):
+    client, asked = unasked
     with pytest.raises(error, match=match):
         ccf.fetch_runs(slugs, client=client)
-    assert sandbox.counters.total == before
+    assert asked == []
 
 
 def test_slugs_as_people_have_them_are_taken(sandbox, client):
@@ -237,9 +267,11 @@ def test_slugs_as_people_have_them_are_taken(sandbox, client):
     assert df["fetch_error"].isna().all()
 
 
-def test_many_bad_slugs_are_counted_and_quoted(sandbox, client):
+def test_many_bad_slugs_are_counted_and_quoted(unasked):
+    client, asked = unasked
     with pytest.raises(ValueError, match=r"7 of 8 slugs .*and 2 more"):
-        ccf.fetch_runs(["x"] * 7 + [sandbox.account.runs[0]["slug"]], client=client)
+        ccf.fetch_runs(["x"] * 7 + ["01KSFDS8XWTJME33C08XMCR6B9"], client=client)
+    assert asked == []
 
 
 @pytest.mark.parametrize(
@@ -250,12 +282,12 @@ def test_many_bad_slugs_are_counted_and_quoted(sandbox, client):
         ({"client": "http://127.0.0.1"}, TypeError, "client must be"),
     ],
 )
-def test_bad_options_are_refused_before_any_request(sandbox, client, kwargs, error, match):
-    before = sandbox.counters.total
+def test_bad_options_are_refused_before_any_request(unasked, kwargs, error, match):
+    client, asked = unasked
     kwargs.setdefault("client", client)
     with pytest.raises(error, match=match):
-        ccf.fetch_runs([sandbox.account.runs[0]["slug"]], **kwargs)
-    assert sandbox.counters.total == before
+        ccf.fetch_runs(["01KSFDS8XWTJME33C08XMCR6B9"], **kwargs)
+    assert asked == []
 
 
 def test_client_from_environment(sandbox, monkeypatch, api_version):
@@ -379,12 +411,12 @@ def test_key_stays_out_of_errors_logs_and_progress(capsys, caplog, api_version):
 
 def test_progress_follows_interactivity_unless_told(sandbox, client, capsys, monkeypatch):
     slug = [sandbox.account.runs[0]["slug"]]
-    monkeypatch.setattr("coreclaw_frames.batch._interactive", lambda: True)
+    monkeypatch.setattr("coreclaw_frames._batch._interactive", lambda: True)
     ccf.fetch_runs(slug, client=client)
     assert "runs" in capsys.readouterr().err
     ccf.fetch_runs(slug, client=client, progress=False)
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr("coreclaw_frames.batch._interactive", lambda: False)
+    monkeypatch.setattr("coreclaw_frames._batch._interactive", lambda: False)
     ccf.fetch_runs(slug, client=client)
     assert capsys.readouterr().err == ""
 

@@ -1,27 +1,25 @@
-"""list_runs and account_info over real HTTP against the sandbox, for both API versions."""
+"""list_runs and account_info for both API versions: over real HTTP against the sandbox, and
+against answers shaped by a test, served from memory (MockTransport)."""
 
-import http.server
 import json
 import math
-import threading
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import ClassVar
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
 from coreclaw_frames.sandbox import build_account, serve, v2_run_record
-from coreclaw_frames.sandbox.v2 import month_bounds
+from coreclaw_frames.sandbox._v2 import month_bounds
 from coreclaw_frames.schema import RUN_DTYPES
 
 UTC8 = timezone(timedelta(hours=8))
 V1_STATUSES = {1: "ready", 2: "running", 3: "succeeded", 4: "failed", 5: "aborted"}
 LIST_ROUTE = {"v1": "v1 run/list", "v2": "v2 worker-runs list"}
+CONTRACT = Path(__file__).parent / "contract"
 
 
 def slugs_of(records):
@@ -206,18 +204,24 @@ def test_runs_shifting_between_pages_appear_once(api_version):
         ({"since": pd.NaT}, ValueError, "NaT"),
     ],
 )
-def test_bad_arguments_are_refused_before_any_request(sandbox, client, kwargs, error, match):
-    before = sandbox.counters.total
+def test_bad_arguments_are_refused_before_any_request(
+    mock_client, api_version, kwargs, error, match
+):
+    asked = []
+    client = mock_client(asked.append, api_version=api_version)
     with pytest.raises(error, match=match):
         ccf.list_runs(client=client, **kwargs)
-    assert sandbox.counters.total == before
+    assert asked == []
 
 
-def test_v1_refuses_an_owner_tilde_name_worker_before_any_request(sandbox):
-    before = sandbox.counters.total
-    with client_of(sandbox, "v1") as client, pytest.raises(ValueError, match="on API v1"):
+def test_v1_refuses_an_owner_tilde_name_worker_before_any_request(mock_client):
+    asked = []
+    client = mock_client(asked.append, api_version="v1")
+    with pytest.raises(
+        ValueError, match=r"^scraper_slug must be a 26-character ULID on API v1, got 'acme~"
+    ):
         ccf.list_runs(scraper_slug="acme~price-monitor", client=client)
-    assert sandbox.counters.total == before
+    assert asked == []
 
 
 def test_a_page_that_never_arrives_is_an_error_not_a_gap(api_version):
@@ -252,36 +256,47 @@ def expiry_field(api_version):
     return "balance_expiration_at" if api_version == "v2" else "traffic_expiration_at"
 
 
-def test_account_times_in_milliseconds_are_read_as_milliseconds(api_version):
-    with serve(runs=5) as srv:
-        name = expiry_field(api_version)
-        seconds = getattr(srv.account, name)
-        setattr(srv.account, name, seconds * 1000 + 250)
-        with client_of(srv, api_version) as client:
-            info = ccf.account_info(client=client)
+ACCOUNT_PATHS = {"v1": "/api/v1/account/info", "v2": "/api/v2/users/account"}
+
+
+def account_client(mock_client, api_version, **changes):
+    """A client whose account answer is the documented example with ``changes``."""
+    answer = json.loads((CONTRACT / f"account_{api_version}.json").read_text())
+    answer["data"].update(changes)
+
+    def handler(request):
+        assert request.path == ACCOUNT_PATHS[api_version]
+        return 200, {}, answer
+
+    return mock_client(handler, api_version=api_version), answer["data"]
+
+
+def test_account_times_in_milliseconds_are_read_as_milliseconds(mock_client, api_version):
+    name = expiry_field(api_version)
+    seconds = 1782091200
+    client, _ = account_client(mock_client, api_version, **{name: seconds * 1000 + 250})
+    info = ccf.account_info(client=client)
     assert getattr(info, name) == pd.Timestamp(seconds, unit="s", tz="UTC")
     assert info.fetch_error is None
     assert repr(info).startswith("AccountInfo(balance=")
 
 
 @pytest.mark.parametrize("value", [10**18, -5, 2**70, 100])
-def test_account_times_out_of_range_are_nat_and_flagged_keeping_the_balance(api_version, value):
-    with serve(runs=5) as srv:
-        name = expiry_field(api_version)
-        setattr(srv.account, name, value)
-        with client_of(srv, api_version) as client:
-            info = ccf.account_info(client=client)
+def test_account_times_out_of_range_are_nat_and_flagged_keeping_the_balance(
+    mock_client, api_version, value
+):
+    name = expiry_field(api_version)
+    client, served = account_client(mock_client, api_version, **{name: value})
+    info = ccf.account_info(client=client)
     assert getattr(info, name) is pd.NaT
-    assert info.balance == Decimal(srv.account.balance)
+    assert info.balance == Decimal(served["balance"])
     assert info.fetch_error == f"malformed account info: {name}={value!r} out of range"
     assert "fetch_error='malformed account info" in repr(info)  # repr never raises
 
 
-def test_an_account_time_of_zero_means_none(api_version):
-    with serve(runs=5) as srv:
-        setattr(srv.account, expiry_field(api_version), 0)
-        with client_of(srv, api_version) as client:
-            info = ccf.account_info(client=client)
+def test_an_account_time_of_zero_means_none(mock_client, api_version):
+    client, _ = account_client(mock_client, api_version, **{expiry_field(api_version): 0})
+    info = ccf.account_info(client=client)
     assert getattr(info, expiry_field(api_version)) is pd.NaT and info.fetch_error is None
 
 
@@ -327,59 +342,47 @@ def test_malformed_run_detail_becomes_fetch_error(canned, data, api_version):
     assert df.loc[0, "fetch_error"].startswith("malformed answer to run detail")
 
 
-class PagedList(http.server.BaseHTTPRequestHandler):
+class PagedList:
     """A v2 Run History of ``records`` that serves at most ``page_cap`` runs a page, whatever
-    ``limit`` asks, and claims ``count`` (default: the truth)."""
+    ``limit`` asks, and claims ``count`` (default: the truth); records the pages asked for."""
 
-    records: ClassVar[list] = []
-    page_cap: ClassVar[int] = 100
-    count: ClassVar[int | None] = None
-    asked: ClassVar[list] = []
+    def __init__(self, records, page_cap=100, count=None):
+        self.records, self.page_cap, self.count = records, page_cap, count
+        self.asked = []
 
-    def do_GET(self):
-        query = parse_qs(urlsplit(self.path).query)
-        limit, page = int(query["limit"][0]), int(query["offset"][0])
-        type(self).asked.append(page)
+    def __call__(self, request):
+        limit, page = int(request.params["limit"]), int(request.params["offset"])
+        self.asked.append(page)
         size = min(limit, self.page_cap)
         items = self.records[(page - 1) * size : page * size]
         count = len(self.records) if self.count is None else self.count
-        body = json.dumps({"code": 0, "data": {"count": count, "list": items}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        return 200, {}, {"code": 0, "data": {"count": count, "list": items}}
 
 
-@contextmanager
-def paged_list(**settings):
-    account = build_account(seed=6, runs=480)
-    records = [v2_run_record(account, r) for r in account.runs]
-    handler = type("Handler", (PagedList,), {"records": records, "asked": [], **settings})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with ccf.Client(api_key="k", base_url=f"http://127.0.0.1:{server.server_port}") as client:
-            yield client, handler
-    finally:
-        server.shutdown()
-        server.server_close()
+@pytest.fixture
+def paged_list(mock_client):
+    """``paged_list(**settings)``: a client of a PagedList of 480 runs, and the list."""
+
+    def start(**settings):
+        account = build_account(seed=6, runs=480)
+        handler = PagedList([v2_run_record(account, r) for r in account.runs], **settings)
+        return mock_client(handler), handler
+
+    return start
 
 
-def test_a_server_serving_smaller_pages_than_asked_still_gives_every_run():
-    with paged_list(page_cap=50) as (client, handler):
-        df = ccf.list_runs(client=client, progress=False)
+def test_a_server_serving_smaller_pages_than_asked_still_gives_every_run(paged_list):
+    client, handler = paged_list(page_cap=50)
+    df = ccf.list_runs(client=client, progress=False)
     assert list(df["slug"]) == [r["slug"] for r in handler.records]  # all 480, not 240
     assert sorted(handler.asked) == list(range(1, 11))
 
 
 @pytest.mark.parametrize("count", [10**12, 5000])
-def test_a_count_the_pages_never_reach_is_an_error_not_a_short_frame(count):
-    with paged_list(count=count) as (client, handler):
-        with pytest.raises(ccf.TransportError, match="Run History"):
-            ccf.list_runs(client=client, progress=False)
+def test_a_count_the_pages_never_reach_is_an_error_not_a_short_frame(paged_list, count):
+    client, handler = paged_list(count=count)
+    with pytest.raises(ccf.TransportError, match="Run History"):
+        ccf.list_runs(client=client, progress=False)
     assert len(handler.asked) <= 1 + 64  # nothing scheduled for pages that cannot exist
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import doctest
 import http.client
+import inspect
 import json
+import pydoc
 import re
 import socket
 import statistics
@@ -33,15 +35,15 @@ from coreclaw_frames.sandbox import (
     build_account,
     serve,
 )
-from coreclaw_frames.sandbox import account as account_module
-from coreclaw_frames.sandbox import faults as faults_module
-from coreclaw_frames.sandbox import protocol as protocol_module
-from coreclaw_frames.sandbox import records as records_module
-from coreclaw_frames.sandbox import server as server_module
-from coreclaw_frames.sandbox import v1 as v1_module
-from coreclaw_frames.sandbox import v2 as v2_module
-from coreclaw_frames.sandbox import wire as wire_module
-from coreclaw_frames.sandbox import workers as workers_module
+from coreclaw_frames.sandbox import _account as account_module
+from coreclaw_frames.sandbox import _faults as faults_module
+from coreclaw_frames.sandbox import _protocol as protocol_module
+from coreclaw_frames.sandbox import _records as records_module
+from coreclaw_frames.sandbox import _server as server_module
+from coreclaw_frames.sandbox import _v1 as v1_module
+from coreclaw_frames.sandbox import _v2 as v2_module
+from coreclaw_frames.sandbox import _wire as wire_module
+from coreclaw_frames.sandbox import _workers as workers_module
 
 DETAIL = "/api/v1/run/detail"
 LIST = "/api/v1/run/list"
@@ -754,6 +756,21 @@ def test_sandbox_server_start_stop_and_url():
 )
 def test_bad_knobs_raise_value_error_naming_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match), serve(**kwargs):
+        pass
+
+
+def test_serve_takes_and_shows_exactly_the_parameters_of_the_server():
+    assert inspect.signature(serve).parameters == inspect.signature(SandboxServer).parameters
+    assert "latency: 'float' = 0.0" in pydoc.render_doc(serve, renderer=pydoc.plaintext)
+    account = build_account(seed=3, runs=4)
+    options = {"account": account, "api_key": "k-serve", "retry_after": 0, "clock_offset": 60.0}
+    with serve(**options) as srv:
+        assert isinstance(srv, SandboxServer) and srv.account is account
+        assert (srv.api_key, srv.retry_after, srv.clock_offset) == ("k-serve", 0, 60.0)
+        assert (
+            ok(post(srv.url, LIST, {"page_index": 1, "page_size": 5}, key="k-serve"))["count"] == 4
+        )
+    with pytest.raises(TypeError, match="unexpected keyword argument 'run'"), serve(run=3):
         pass
 
 

@@ -41,7 +41,7 @@ from coreclaw_frames.sandbox import (
     serve,
     v2_run_record,
 )
-from coreclaw_frames.sandbox.account import ANCHOR_TIMESTAMP
+from coreclaw_frames.sandbox._account import ANCHOR_TIMESTAMP
 
 RUNS = "/api/v2/worker-runs"
 ACCOUNT = "/api/v2/users/account"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coreclaw_frames.records import records_to_frame
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.schema import (
     RUN_COLUMNS,
     RUN_DTYPES,

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import coreclaw_frames as ccf
-from coreclaw_frames.records import records_to_frame
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.sandbox import serve
 
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import coreclaw_frames.accessor  # noqa: F401  (registers df.coreclaw)
+import coreclaw_frames._accessor  # noqa: F401  (registers df.coreclaw)
+from coreclaw_frames._records import records_to_frame
 from coreclaw_frames.analysis import (
     FAILURE_COLUMNS,
     MISSING_LABEL,
@@ -26,7 +27,6 @@ from coreclaw_frames.analysis import (
 )
 from coreclaw_frames.api import is_final
 from coreclaw_frames.display import csv_frame
-from coreclaw_frames.records import records_to_frame
 from coreclaw_frames.sandbox import build_account, run_frame
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -20,14 +20,19 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames._sync import SYNC_MARGIN, state_path
 from coreclaw_frames.cli import main
-from coreclaw_frames.parquet.codec import frame_to_table
-from coreclaw_frames.parquet.files import write_dataset
-from coreclaw_frames.parquet.months import MONTH_FILE
-from coreclaw_frames.sandbox import MAX_PAGE_SIZE, SandboxServer, build_account, serve
-from coreclaw_frames.sandbox.records import STATUS_RUNNING
-from coreclaw_frames.sandbox.v2 import month_bounds
-from coreclaw_frames.sync import SYNC_MARGIN, state_path
+from coreclaw_frames.parquet._codec import frame_to_table
+from coreclaw_frames.parquet._files import write_dataset
+from coreclaw_frames.parquet._months import MONTH_FILE
+from coreclaw_frames.sandbox import (
+    MAX_PAGE_SIZE,
+    STATUS_RUNNING,
+    SandboxServer,
+    build_account,
+    serve,
+)
+from coreclaw_frames.sandbox._v2 import month_bounds
 
 DAY = 86_400
 #: The account's clock is the machine's: sync measures "since the previous sync" by it.
@@ -311,8 +316,8 @@ KILLED_SYNC = textwrap.dedent(
     """
     import os, signal, sys
     import coreclaw_frames as ccf
-    from coreclaw_frames import sync
-    from coreclaw_frames.parquet import files, versions
+    from coreclaw_frames import _sync as sync
+    from coreclaw_frames.parquet import _files as files, _versions as versions
 
     path, point, partition = sys.argv[1:4]
 
@@ -380,6 +385,7 @@ def killed_sync(srv: SandboxServer, path: Path, point: str, partition: str) -> i
     return -child.returncode
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "partition", "layout"),
     [
@@ -440,6 +446,7 @@ def test_a_sync_killed_mid_way_leaves_the_data_whole_and_the_next_completes_it(
 # --- read past one machine ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # raised inside dask
 @pytest.mark.parametrize("partition", ["", "scraper_slug"])
 def test_a_distributed_dask_read_gives_the_exact_totals_per_worker(tmp_path: Path, partition):
@@ -453,8 +460,9 @@ def test_a_distributed_dask_read_gives_the_exact_totals_per_worker(tmp_path: Pat
     expected = runs.groupby("scraper_slug")["usage"].sum()
     assert expected.sum() == runs["usage"].sum() and len(expected) > 1
     with (
+        # Its HTTP server on an ephemeral port: the default (8787) is one for every test process.
         LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
         ) as cluster,
         DaskClient(cluster) as dask_client,
     ):

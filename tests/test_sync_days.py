@@ -16,8 +16,14 @@ import pytest
 
 import coreclaw_frames as ccf
 from coreclaw_frames.cli import main
-from coreclaw_frames.sandbox import SandboxServer, build_account, run_frame, serve
-from coreclaw_frames.sandbox.records import STATUS_RUNNING, STATUS_SUCCEEDED
+from coreclaw_frames.sandbox import (
+    STATUS_RUNNING,
+    STATUS_SUCCEEDED,
+    SandboxServer,
+    build_account,
+    run_frame,
+    serve,
+)
 
 UTC8 = timezone(timedelta(hours=8))
 MINUTE, HOUR, DAY = 60, 3600, 86_400

@@ -13,13 +13,12 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
-from coreclaw_frames.parquet import files as parquet_files
-from coreclaw_frames.parquet import months
-from coreclaw_frames.parquet.codec import frame_to_table
-from coreclaw_frames.parquet.months import MONTH_FILE
-from coreclaw_frames.sandbox import SandboxServer, build_account, serve
-from coreclaw_frames.sandbox.records import STATUS_RUNNING
-from coreclaw_frames.sync import KEY_COLUMNS, STATE_COLUMNS, SYNC_MARGIN
+from coreclaw_frames._sync import KEY_COLUMNS, STATE_COLUMNS, SYNC_MARGIN
+from coreclaw_frames.parquet import _files as parquet_files
+from coreclaw_frames.parquet import _months as months
+from coreclaw_frames.parquet._codec import frame_to_table
+from coreclaw_frames.parquet._months import MONTH_FILE
+from coreclaw_frames.sandbox import STATUS_RUNNING, SandboxServer, build_account, serve
 
 DAY = 86_400
 NOW = int(time.time())

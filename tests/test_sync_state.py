@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 
 import coreclaw_frames as ccf
+from coreclaw_frames._sync import SYNC_MARGIN
+from coreclaw_frames._sync_state import STATE_FORMAT, SyncState, state_path
 from coreclaw_frames.cli import main
 from coreclaw_frames.parquet import to_parquet
-from coreclaw_frames.sandbox import SandboxServer, build_account, serve
-from coreclaw_frames.sandbox.records import STATUS_RUNNING
-from coreclaw_frames.sync import SYNC_MARGIN
-from coreclaw_frames.sync_state import STATE_FORMAT, SyncState, state_path
+from coreclaw_frames.sandbox import STATUS_RUNNING, SandboxServer, build_account, serve
 
 DAY = 86_400
 SINCE = "2025-09-01"

@@ -1,9 +1,9 @@
 """The `coreclaw-frames` command.
 
-One subcommand per task, each a small `_cmd_<name>(args) -> int` function; `fetching` holds
-those that talk to the API, `local` those that need no account, `outlook` the month's outlook
-(and the budget and balance options `report` shares), `slugs` and `output` read
-SLUGS and write `-o`, `common` what they share (exit statuses, one-line errors, the client).
+One subcommand per task, each a small `_cmd_<name>(args) -> int` function; `_fetching` holds
+those that talk to the API, `_local` those that need no account, `_outlook` the month's outlook
+(and the budget and balance options `report` shares), `_slugs` and `_output` read
+SLUGS and write `-o`, `_common` what they share (exit statuses, one-line errors, the client).
 
     coreclaw-frames fetch SLUGS -o runs.parquet [--column C] [--merge] [--api-version V]
     coreclaw-frames list [--since D] [--until D] [--status S] [--worker W] [--max-runs N]
@@ -28,8 +28,8 @@ import sys
 from collections.abc import Sequence
 
 from coreclaw_frames import __version__
-from coreclaw_frames.cli import fetching, local, outlook
-from coreclaw_frames.cli.common import (
+from coreclaw_frames.cli import _fetching, _local, _outlook
+from coreclaw_frames.cli._common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -56,9 +56,14 @@ __all__ = [
 def build_parser() -> Parser:
     """The argument parser with every subcommand.
 
-    Example:
-        >>> build_parser().parse_args(["sandbox", "--port", "0"]).port
-        0
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["sandbox", "--port", "0"]).port
+    0
     """
     parser = Parser(
         prog=PROG,
@@ -67,18 +72,31 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    fetching.register(commands)
-    local.register(commands)
-    outlook.register(commands)
+    _fetching.register(commands)
+    _local.register(commands)
+    _outlook.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status.
+    """Run the command line: what ``coreclaw-frames`` and ``python -m coreclaw_frames.cli`` do.
 
-    Example:
-        >>> main(["sandbox", "--fault-rate", "2"])
-        2
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program's name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 everything done, 1 done but some rows failed (or nothing could be
+        fetched), 2 bad usage or input (nothing sent, nothing written), 3 the month's spend is
+        projected over ``--budget`` (``outlook``), 130 interrupted.
+
+    Examples
+    --------
+    >>> main(["sandbox", "--fault-rate", "2"])
+    2
     """
     parser = build_parser()
     try:

@@ -32,16 +32,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from filelock import FileLock
 
-from coreclaw_frames.errors import ParquetFormatError
-from coreclaw_frames.parquet.arguments import (
+from coreclaw_frames._errors import ParquetFormatError
+from coreclaw_frames.parquet._arguments import (
     as_path,
     check_destination,
     check_partition_cols,
     check_partition_names,
     holds_data,
 )
-from coreclaw_frames.parquet.codec import check_labels, frame_to_table
-from coreclaw_frames.parquet.files import (
+from coreclaw_frames.parquet._codec import arrow_to_frame, check_labels, frame_to_table
+from coreclaw_frames.parquet._files import (
     COMPRESSION,
     lock_file,
     read,
@@ -52,16 +52,16 @@ from coreclaw_frames.parquet.files import (
     write_dataset,
     write_file,
 )
-from coreclaw_frames.parquet.layout import (
+from coreclaw_frames.parquet._layout import (
     FRAME_METADATA_KEY,
     RUN_KEY,
     WRITE_MODES,
     Layout,
     WriteMode,
 )
-from coreclaw_frames.parquet.merge import RunMerge, check_mergeable, merge, merge_runs
-from coreclaw_frames.parquet.months import MergeReport, merge_into, write_runs
-from coreclaw_frames.parquet.selection import Selection
+from coreclaw_frames.parquet._merge import RunMerge, check_mergeable, merge, merge_runs
+from coreclaw_frames.parquet._months import MergeReport, merge_into, write_runs
+from coreclaw_frames.parquet._selection import Selection
 
 __all__ = [
     "COMPRESSION",
@@ -76,7 +76,7 @@ __all__ = [
 
 
 def to_parquet(
-    df: pd.DataFrame,
+    df: pd.DataFrame | pa.Table,
     path: str | os.PathLike[str],
     *,
     partition_cols: Sequence[str] | None = None,
@@ -86,14 +86,17 @@ def to_parquet(
 
     Parameters
     ----------
-    df : pandas.DataFrame
+    df : pandas.DataFrame or pyarrow.Table
         A run frame (every column of :data:`~coreclaw_frames.schema.RUN_COLUMNS` with its
         dtype, plus any columns you added) or a results frame (first column ``run_slug``).
         The index is not stored; a named index or a MultiIndex is refused (``reset_index()``).
         An ``object`` column (mixed types) is stored as text: strings unchanged, ``None``/NaN/NA
         as null, booleans as ``true``/``false``, numbers as ``str(value)``, dicts, lists and
         tuples JSON-encoded, anything else ``str(value)``; it reads back as
-        ``pd.ArrowDtype(pa.string())``.
+        ``pd.ArrowDtype(pa.string())``. Or an Arrow table of either kind (from
+        :func:`~coreclaw_frames.to_arrow`, ``records_to_table``, Polars, DuckDB): it is typed
+        as :func:`~coreclaw_frames.from_arrow` types it, with the same checks, and
+        ``ccf.to_arrow(ccf.read_parquet(path))`` gives it back.
     path : str or os.PathLike
         The file to write, or with ``partition_cols`` the dataset directory. Its parent
         directory must exist. An existing directory is only ever replaced if it holds nothing
@@ -142,11 +145,14 @@ def to_parquet(
     --------
     >>> ccf.to_parquet(runs, "runs.parquet")  # doctest: +SKIP
     PosixPath('runs.parquet')
+    >>> ccf.to_parquet(polars_runs.to_arrow(), "runs.parquet")  # doctest: +SKIP
+    PosixPath('runs.parquet')
     >>> later = ccf.fetch_runs(runs["slug"])  # doctest: +SKIP
     >>> ccf.to_parquet(later, "runs", partition_cols=["scraper_slug"],
     ...                mode="merge")  # doctest: +SKIP
     PosixPath('runs')
     """
+    df = as_frame(df)
     target = as_path(path)
     recover(target)
     partitions, layout, table = check_write(df, target, partition_cols=partition_cols, mode=mode)
@@ -180,6 +186,8 @@ def merge_runs_into(
     With ``keep_same``, a run whose new row equals its stored row in everything but
     ``fetched_at`` keeps its stored row, so its file is not written again.
 
+    Examples
+    --------
     >>> ccf.parquet.merge_runs_into(later, "runs").written  # doctest: +SKIP
     ('scraper_slug=01K2R2T400R84P57VFQVC2R1YD/part-2026-03.parquet',)
     """
@@ -238,7 +246,7 @@ def file_report(merged: RunMerge, existing: pd.DataFrame, written: tuple[str, ..
 
 
 def check_write(
-    df: pd.DataFrame,
+    df: pd.DataFrame | pa.Table,
     path: str | os.PathLike[str],
     *,
     partition_cols: Sequence[str] | None = None,
@@ -250,8 +258,7 @@ def check_write(
     a dataset without partitions, None for a single file), and ``df``'s layout and Arrow
     table. Reads the footers of what is at ``path``, never its data.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    df = as_frame(df)
     target = as_path(path)
     if mode not in WRITE_MODES:
         raise ValueError(f"mode must be 'overwrite' or 'merge', got {mode!r}")
@@ -266,6 +273,17 @@ def check_write(
     if mode == "merge" and holds_data(target):
         check_mergeable(read_unlocked(target, stored_layout), layout, target)
     return partitions, layout, table
+
+
+def as_frame(df: object) -> pd.DataFrame:
+    """``df`` if it is a DataFrame, the frame of an Arrow table (checked), else a TypeError."""
+    if isinstance(df, pa.Table):
+        return arrow_to_frame(df)
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(
+            f"df must be a pandas DataFrame or a pyarrow Table, got {type(df).__name__}"
+        )
+    return df
 
 
 def read_parquet(

@@ -11,12 +11,15 @@ only as bar lengths. Beyond ``top`` groups the cheapest are pooled into one grey
 "other" group, drawn last. Long names are shortened with an ellipsis (the tables have them
 whole), and text from the data is drawn as written: a ``$`` never starts mathtext.
 
-Modules: ``cost`` (:func:`plot_cost`), ``duration`` (:func:`plot_duration`), ``over_time``
-(:func:`plot_cost_over_time`), ``outlook`` (:func:`plot_outlook`, also ``SpendOutlook.plot``)
-and ``_base`` (what they share).
+Each chart is a thin function over a shared preparation step, as seaborn's are: ``_prepare``
+checks the arguments once, in one order, and groups the runs (display order, "other" pooled)
+before anything is drawn; ``_base`` holds the small drawing helpers; ``_docstrings`` the text of
+the parameters the charts share. Modules: ``_cost`` (:func:`plot_cost`), ``_duration``
+(:func:`plot_duration`), ``_over_time`` (:func:`plot_cost_over_time`) and ``_outlook``
+(:func:`plot_outlook`, also ``SpendOutlook.plot``).
 """
 
-from coreclaw_frames.analysis.periods import FREQUENCIES
+from coreclaw_frames.analysis._periods import FREQUENCIES
 from coreclaw_frames.plots._base import (
     MAX_LEGEND_LABEL_CHARS,
     MAX_TICK_LABEL_CHARS,
@@ -25,15 +28,16 @@ from coreclaw_frames.plots._base import (
     OTHER_HATCH,
     move_legend,
 )
-from coreclaw_frames.plots.cost import DEFAULT_HUE_TOP, plot_cost
-from coreclaw_frames.plots.duration import plot_duration
-from coreclaw_frames.plots.outlook import plot_outlook
-from coreclaw_frames.plots.over_time import (
+from coreclaw_frames.plots._cost import plot_cost
+from coreclaw_frames.plots._duration import plot_duration
+from coreclaw_frames.plots._outlook import plot_outlook
+from coreclaw_frames.plots._over_time import (
     IN_PROGRESS_HATCH,
     IN_PROGRESS_LABEL,
     INCOMPLETE_GID,
     plot_cost_over_time,
 )
+from coreclaw_frames.plots._prepare import DEFAULT_HUE_TOP
 
 __all__ = [
     "DEFAULT_HUE_TOP",

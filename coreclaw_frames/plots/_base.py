@@ -1,5 +1,6 @@
-"""What the charts share: axes handling, category ticks, dollar axes, legends, the "other"
-group's look, and text from the data drawn as written (a ``$`` never starts mathtext)."""
+"""What the charts draw with: category ticks, dollar axes, legends, bars, the "other" group's
+look, and text from the data drawn as written (a ``$`` never starts mathtext). Checking the
+arguments and grouping the runs come first, in :mod:`coreclaw_frames.plots._prepare`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from matplotlib import ticker
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from coreclaw_frames.analysis.grouping import VERSION_SEPARATOR, Grouping
+from coreclaw_frames.analysis._grouping import VERSION_SEPARATOR, Grouping
 
 if TYPE_CHECKING:
     from matplotlib.container import BarContainer, Container
@@ -28,14 +29,10 @@ MAX_TICK_LABEL_CHARS = 28
 MAX_LEGEND_LABEL_CHARS = 32
 #: A worker title shortened to make room for its version keeps at least this many characters.
 MIN_WORKER_CHARS = 8
-#: The shortest ``label_chars`` a chart accepts: room for a few letters and the ellipsis.
-MIN_LABEL_CHARS = 4
 ELLIPSIS = "…"
 #: Vertical bars' tick labels are tilted once their total length exceeds this many characters.
 UPRIGHT_TICK_LABEL_CHARS = 60
 TICK_LABEL_ROTATION = 30
-#: Orientations of the category charts: bars up ("v") or bars to the right ("h").
-ORIENTATIONS = ("v", "h")
 NO_DATA_TEXT = "No runs to plot"
 #: Tick labels show at most this many decimals of a dollar.
 MAX_TICK_DECIMALS = 6
@@ -60,31 +57,6 @@ OTHER_HATCH = "///"
 OTHER_TEXT_COLOR = "#616161"
 
 
-def resolve_axes(ax: object, caller: str) -> Axes:
-    """``ax`` if it is an Axes, the current Axes if it is None; TypeError otherwise."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        return plt.gca()
-    check_axes(ax, caller)
-    assert isinstance(ax, Axes)
-    return ax
-
-
-def check_axes(ax: object, caller: str) -> None:
-    """A TypeError unless ``ax`` is a matplotlib Axes or None."""
-    if ax is not None and not isinstance(ax, Axes):
-        raise TypeError(f"{caller}: ax must be a matplotlib Axes or None, got {type(ax).__name__}")
-
-
-def check_orient(orient: object, caller: str) -> str:
-    """``orient`` if it is ``"v"`` or ``"h"``, else a ValueError."""
-    if orient not in ORIENTATIONS:
-        raise ValueError(f"{caller}: orient must be 'v' or 'h', got {orient!r}")
-    assert isinstance(orient, str)
-    return orient
-
-
 def as_float(cost: Decimal | None) -> float:
     """The one place where money becomes a float: a bar height to draw."""
     return 0.0 if cost is None else float(cost)
@@ -93,6 +65,8 @@ def as_float(cost: Decimal | None) -> float:
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, the last one an ellipsis.
 
+    Examples
+    --------
     >>> shorten("News Collection 20260305", 10)
     'News Coll…'
     """
@@ -102,6 +76,8 @@ def shorten(text: str, limit: int) -> str:
 def short_name(groups: Grouping, key: str, limit: int) -> str:
     """A group's name for a tick or a legend: a worker's title shortened, its version whole.
 
+    Examples
+    --------
     >>> groups = Grouping("version", None, ["k"], {"k": ("News Collection 20260305", "v1.0.10")})
     >>> short_name(groups, "k", 24)
     'News Collecti… · v1.0.10'
@@ -117,19 +93,6 @@ def short_name(groups: Grouping, key: str, limit: int) -> str:
 def title(column: str) -> str:
     """The axis or legend title of a column."""
     return COLUMN_TITLES.get(column, column)
-
-
-def check_label_chars(label_chars: object, caller: str) -> int:
-    """``label_chars`` if it is an int of at least :data:`MIN_LABEL_CHARS`, else a ValueError."""
-    if (
-        isinstance(label_chars, bool)
-        or not isinstance(label_chars, int)
-        or label_chars < MIN_LABEL_CHARS
-    ):
-        raise ValueError(
-            f"{caller}: label_chars must be an int >= {MIN_LABEL_CHARS}, got {label_chars!r}"
-        )
-    return label_chars
 
 
 def set_category_ticks(
@@ -175,6 +138,8 @@ class DollarFormatter(ticker.Formatter):
     """Dollar tick labels with just the decimals the tick step needs: ``$10``, ``$2.50``,
     ``$0.0005``; never more than :data:`MAX_TICK_DECIMALS`.
 
+    Examples
+    --------
     >>> formatter = DollarFormatter()
     >>> formatter.set_locs([0.0, 2.5, 5.0, 7.5])
     >>> [formatter(x) for x in (0.0, 2.5)]

@@ -7,7 +7,7 @@ everything by default, so any text from the data shows as written. Money is comp
 and shown rounded to cents (unit costs to a hundredth of a cent); the grand total is also
 shown exactly.
 
-Modules: ``tables`` (what each table shows, as text) and ``charts`` (the charts as images).
+Modules: ``_tables`` (what each table shows, as text) and ``_charts`` (the charts as images).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from coreclaw_frames.analysis.anomalies import (
+from coreclaw_frames._runs import AccountInfo
+from coreclaw_frames.analysis._anomalies import (
     MIN_GROUP_RUNS,
     MIN_TIMES_USUAL,
     SCORE_THRESHOLD,
     cost_anomalies,
 )
-from coreclaw_frames.analysis.counts import count_total
-from coreclaw_frames.analysis.frame import (
+from coreclaw_frames.analysis._counts import count_total
+from coreclaw_frames.analysis._frame import (
     TIME_COLUMNS,
     VERSION_COLUMN,
     WORKER_COLUMN,
@@ -39,24 +40,24 @@ from coreclaw_frames.analysis.frame import (
     split_fetch_failures,
     utc_times,
 )
-from coreclaw_frames.analysis.money import check_money, total, usage_array
-from coreclaw_frames.analysis.outlook import spend_outlook
-from coreclaw_frames.analysis.periods import run_period_totals
-from coreclaw_frames.analysis.projection import WINDOW_DAYS
-from coreclaw_frames.analysis.regressions import (
+from coreclaw_frames.analysis._money import check_money, total, usage_array
+from coreclaw_frames.analysis._outlook import spend_outlook
+from coreclaw_frames.analysis._periods import run_period_totals
+from coreclaw_frames.analysis._projection import WINDOW_DAYS
+from coreclaw_frames.analysis._regressions import (
     MIN_RUNS,
     REGRESSION_THRESHOLD,
     run_version_regressions,
 )
-from coreclaw_frames.analysis.stats import (
+from coreclaw_frames.analysis._stats import (
     SUMMARY_INPUT_COLUMNS,
     SUMMARY_TYPED_COLUMNS,
     run_failure_costs,
     run_summary,
 )
 from coreclaw_frames.display import count, plain, size, timestamp, usd, usd_exact
-from coreclaw_frames.report.charts import NARROW_SCREEN_PX, draw_charts, outlook_chart
-from coreclaw_frames.report.tables import (
+from coreclaw_frames.report._charts import NARROW_SCREEN_PX, draw_charts, outlook_chart
+from coreclaw_frames.report._tables import (
     ANOMALY_ROWS,
     Card,
     anomaly_table,
@@ -68,7 +69,6 @@ from coreclaw_frames.report.tables import (
     version_table,
     worker_table,
 )
-from coreclaw_frames.runs import AccountInfo
 
 __all__ = ["REPORT_COLUMNS", "cost_report"]
 

@@ -4,23 +4,24 @@ The demo, the integration tests and the benchmarks run against it, because nothi
 reach the production API. It speaks API v1 (``POST /api/v1/...``) and API v2
 (``GET /api/v2/...``) side by side, from the same account, each with its documented quirks.
 
-Modules: `account` (the account and its clock), `records` and `workers` (how runs and result
-rows are drawn), `v1` and `v2` (each version's routes, envelopes, codes and record shape),
-`faults` (fault injection, rate limit, counters), `protocol` (what the versions share), `wire`
-(HTTP) and `server` (`serve`, `SandboxServer` and the request pipeline); `frames` gives an
+Modules: `_account` (the account and its clock), `_records` and `_workers` (how runs and result
+rows are drawn), `_v1` and `_v2` (each version's routes, envelopes, codes and record shape),
+`_faults` (fault injection, rate limit, counters), `_protocol` (what the versions share), `_wire`
+(HTTP) and `_server` (`serve`, `SandboxServer` and the request pipeline); `_frames` gives an
 account's run frame without a server (`run_frame`).
 
-Example:
-    >>> from coreclaw_frames.sandbox import serve
-    >>> with serve(runs=100) as srv:
-    ...     srv.url.startswith("http://127.0.0.1:"), len(srv.account)
-    (True, 100)
+Examples
+--------
+>>> from coreclaw_frames.sandbox import serve
+>>> with serve(runs=100) as srv:
+...     srv.url.startswith("http://127.0.0.1:"), len(srv.account)
+(True, 100)
 """
 
-from coreclaw_frames.sandbox.account import DEFAULT_RUNS, Account, Worker, build_account
-from coreclaw_frames.sandbox.faults import FAULT_KINDS, CounterSnapshot
-from coreclaw_frames.sandbox.frames import run_frame
-from coreclaw_frames.sandbox.protocol import (
+from coreclaw_frames.sandbox._account import DEFAULT_RUNS, Account, Worker, build_account
+from coreclaw_frames.sandbox._faults import FAULT_KINDS, CounterSnapshot
+from coreclaw_frames.sandbox._frames import run_frame
+from coreclaw_frames.sandbox._protocol import (
     AUTH_API_KEY,
     AUTH_BEARER,
     AUTH_NONE,
@@ -31,15 +32,22 @@ from coreclaw_frames.sandbox.protocol import (
     MAX_PAGE_SIZE,
     UNKNOWN_USER_API_KEY,
 )
-from coreclaw_frames.sandbox.server import SandboxServer, serve
-from coreclaw_frames.sandbox.v1 import (
+from coreclaw_frames.sandbox._records import (
+    STATUS_ABORTED,
+    STATUS_FAILED,
+    STATUS_READY,
+    STATUS_RUNNING,
+    STATUS_SUCCEEDED,
+)
+from coreclaw_frames.sandbox._server import SandboxServer, serve
+from coreclaw_frames.sandbox._v1 import (
     ROUTE_V1_ACCOUNT_INFO,
     ROUTE_V1_NOT_FOUND,
     ROUTE_V1_RUN_DETAIL,
     ROUTE_V1_RUN_LIST,
     ROUTE_V1_RUN_RESULTS,
 )
-from coreclaw_frames.sandbox.v2 import (
+from coreclaw_frames.sandbox._v2 import (
     MISSING_RUN_MODES,
     ROUTE_V2_ACCOUNT,
     ROUTE_V2_NOT_FOUND,
@@ -71,6 +79,11 @@ __all__ = [
     "ROUTE_V2_RUN_DETAIL",
     "ROUTE_V2_RUN_LIST",
     "ROUTE_V2_RUN_RESULT",
+    "STATUS_ABORTED",
+    "STATUS_FAILED",
+    "STATUS_READY",
+    "STATUS_RUNNING",
+    "STATUS_SUCCEEDED",
     "UNKNOWN_USER_API_KEY",
     "Account",
     "CounterSnapshot",
