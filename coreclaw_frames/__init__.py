@@ -12,9 +12,7 @@ Examples
 >>> df = ccf.fetch_runs(slugs)  # doctest: +SKIP
 """
 
-import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
 from coreclaw_frames import _accessor  # noqa: F401  (registers df.coreclaw)
 from coreclaw_frames._arrow import from_arrow, to_arrow
@@ -34,6 +32,7 @@ from coreclaw_frames._errors import (
     ServerError,
     TransportError,
 )
+from coreclaw_frames._lazy import lazy_names as _lazy_names
 from coreclaw_frames.analysis import (
     SpendOutlook,
     cost_anomalies,
@@ -70,16 +69,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY)
 
 
 #: The package's version: the one place it is written (pyproject.toml reads it from here).

@@ -22,10 +22,9 @@ The client and the HTTP transport are imported on first use (PEP 562): importing
 or a module of it that needs neither, imports no HTTP library.
 """
 
-import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
+from coreclaw_frames._lazy import lazy_names as _lazy_names
 from coreclaw_frames.api._mock import MockTransport
 from coreclaw_frames.api._policy import RetryPolicy
 from coreclaw_frames.api._transport import BaseTransport, HTTPAnswer, HTTPRequest
@@ -52,16 +51,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY)
 
 
 __all__ = [
