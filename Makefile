@@ -3,11 +3,19 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The installer: uv, itself installed from PyPI into the new environment by its pip (a few
+# times faster than pip at resolving and installing the extras).
+UV := $(VENV)/bin/uv
+UV_INSTALL := $(UV) pip install --quiet --python $(PY)
 INSTALLED := $(VENV)/.installed
 NOTEBOOK_INSTALLED := $(VENV)/.notebook-installed
 SPARK_INSTALLED := $(VENV)/.spark-installed
 # mkdocs-material prints a notice about MkDocs 2.0 on every build; the site pins mkdocs<2.
 export NO_MKDOCS_2_WARNING := 1
+# Bytecode caches are written even where the environment turns them off: the suite starts
+# dozens of Python processes (test workers, subprocesses, notebook kernels), and without the
+# caches each compiles pandas, matplotlib and the package from source again.
+unexport PYTHONDONTWRITEBYTECODE
 # Runs the notebook named by its argument top to bottom and saves it with its outputs.
 define EXECUTE_NOTEBOOK
 import sys, nbformat
@@ -20,20 +28,20 @@ print("executed", path)
 endef
 export EXECUTE_NOTEBOOK
 
-.PHONY: demo test test-fast test-spark lint bench sandbox notebook notebooks docs docs-serve dist clean
+.PHONY: demo test bytecode test-fast test-spark lint bench sandbox notebook notebooks docs docs-serve dist clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,docs]'
+	$(PY) -m pip install --quiet uv
+	$(UV_INSTALL) -e '.[dev,docs]'
 	touch $(INSTALLED)
 
 $(NOTEBOOK_INSTALLED): $(INSTALLED)
-	$(PY) -m pip install --quiet -e '.[dev,docs,notebook]'
+	$(UV_INSTALL) -e '.[dev,docs,notebook]'
 	touch $(NOTEBOOK_INSTALLED)
 
 $(SPARK_INSTALLED): $(INSTALLED)
-	$(PY) -m pip install --quiet -e '.[dev,docs,spark]'
+	$(UV_INSTALL) -e '.[dev,docs,spark]'
 	touch $(SPARK_INSTALLED)
 
 demo: $(INSTALLED)
@@ -43,9 +51,16 @@ demo: $(INSTALLED)
 # subprocess or a notebook kernel; a worker takes the next test as it finishes one.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-# Every test.
-test: lint
+# Every test. The linters run beside a first collection of the suite, which leaves the
+# bytecode of every module it imports (and the tests' rewritten asserts) for the test workers,
+# which would otherwise each compile them again as they start.
+test: $(INSTALLED)
+	$(MAKE) --no-print-directory -j2 lint bytecode
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+
+# Errors in collection are left for the test run to report.
+bytecode: $(INSTALLED)
+	$(PY) -m pytest --collect-only -q -p no:cacheprovider > /dev/null || true
 
 # The inner loop: every test but those marked slow (notebooks, subprocesses, Dask, real-time
 # rate limits, the docs build and the wheel), on every core, without the linters.

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -796,13 +797,18 @@ REWRITE_SCRIPT = textwrap.dedent(
     if sys.argv[6] == "two-renames":
         files.exchange = lambda first, second: False
     frames = [ccf.read_parquet(first), ccf.read_parquet(second)]
+
+    def counted(rewrites):
+        count.with_suffix(".tmp").write_text(str(rewrites))
+        os.replace(count.with_suffix(".tmp"), count)
+
     rewrites = 0
+    counted(rewrites)  # started: the reads that count are those from now on
     while not stop.exists():
         mode = "merge" if rewrites % 2 else "overwrite"
         ccf.to_parquet(frames[rewrites % 2], dataset, partition_cols=["scraper_slug"], mode=mode)
         rewrites += 1
-        count.with_suffix(".tmp").write_text(str(rewrites))
-        os.replace(count.with_suffix(".tmp"), count)
+        counted(rewrites)
         time.sleep(0.1)
     """
 )
@@ -857,12 +863,11 @@ def test_reads_see_one_complete_write_while_another_process_rewrites(
     command = [sys.executable, "-c", REWRITE_SCRIPT, *arguments]
     writer = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
+        while not count.exists():  # the writer starting up: reads now would race nothing
+            assert writer.poll() is None, writer.communicate()[1]
+            time.sleep(0.01)
         reads = 0
-        while (
-            reads < CONCURRENT_READS
-            or not count.exists()
-            or (int(count.read_text()) < CONCURRENT_REWRITES)
-        ):
+        while reads < CONCURRENT_READS or int(count.read_text()) < CONCURRENT_REWRITES:
             assert writer.poll() is None, writer.communicate()[1]
             if not equals_one_of(read_parquet(path), *contents):
                 pytest.fail(f"read {reads} is neither content: a mix of two writes")
