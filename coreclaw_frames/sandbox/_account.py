@@ -13,13 +13,12 @@ is a ULID whose timestamp is that creation time.
 Costs look like real ones: each worker has a price per run and per result (a newer version may
 cost more), runs scatter around it, failed and aborted runs cost a part of it, and now and then
 a run goes wrong and costs many times its usual. The data are also shaped to trip up careless
-clients: `usage` strings with up to 10 decimal places,
-traffic above 4 GiB, versions that sort wrong as plain strings (v1.0.9 < v1.0.10) or are not
-numbers at all (`latest`), a worker that v2 names by an ``owner~name`` path, unstarted runs
-whose timestamps are 0, runs still being aborted, and result rows that are nested, nullable and
-sometimes carry keys the worker never declared. Result rows are never stored: each one is
-regenerated on demand from (seed, run slug, row index), so an account of any size costs only
-its run records.
+clients: `usage` strings with up to 10 decimal places, traffic above 4 GiB, versions that sort
+wrong as plain strings (v1.0.9 < v1.0.10) or are not numbers at all (`latest`), a worker that
+v2 names by an ``owner~name`` path, unstarted runs whose timestamps are 0, runs still being
+aborted, and result rows that are nested, nullable and sometimes carry keys the worker never
+declared. Result rows are never stored: each one is regenerated on demand from (seed, run slug,
+row index), so an account of any size costs only its run records.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import random
 import threading
 from collections.abc import Iterable, Sequence
 
+from coreclaw_frames.sandbox._drift import drift_records
 from coreclaw_frames.sandbox._records import (
     ALL_STATUSES,
     ANCHOR_TIMESTAMP,
@@ -44,6 +44,7 @@ from coreclaw_frames.sandbox._records import (
     STATUS_RUNNING,
     STATUS_SUCCEEDED,
     TRAFFIC_EXPIRATION_SECONDS,
+    BigResults,
     RunFactory,
     Worker,
     decimal_string,
@@ -96,15 +97,13 @@ class Account:
         factory: RunFactory,
     ) -> None:
         self.seed = seed
-        self.workers: list[Worker] = list(factory.workers)
+        self.workers: list[Worker] = factory.all_workers
         self.balance = balance
         self.traffic_expiration_at = now + TRAFFIC_EXPIRATION_SECONDS
         self.balance_expiration_at = now + BALANCE_EXPIRATION_SECONDS
         self._factory = factory
         self._lock = threading.Lock()
-        self._specs = {
-            worker.slug: spec for worker, spec in zip(self.workers, WORKER_SPECS, strict=True)
-        }
+        self._specs = factory.specs
         self._worker_ids = {worker.slug: worker for worker in self.workers}
         self._worker_ids.update({worker.path: worker for worker in self.workers if worker.path})
         self._created: dict[str, int] = {record["slug"]: created for record, created in records}
@@ -247,19 +246,34 @@ class Account:
         >>> account.results(slug, 1, 4)[2][3] == account.results(slug, 2, 3)[2][0]
         True
         """
+        start = (page_index - 1) * page_size
+        rows = self.rows(slug, start, start + page_size)
+        return self._by_slug[slug]["results"], self.headers(slug), rows
+
+    def rows(self, slug: str, start: int = 0, stop: int | None = None) -> list[Row]:
+        """The run's result rows ``start`` to ``stop`` (excluded; None: to the last), as the
+        results pages hold them; KeyError for an unknown run.
+
+        Examples
+        --------
+        >>> account = build_account(runs=50)
+        >>> slug = max(account.runs, key=lambda r: r["results"])["slug"]
+        >>> account.rows(slug, 3, 5) == account.results(slug, 2, 3)[2][:2]
+        True
+        """
         record = self._by_slug[slug]
         spec = self._specs[record["scraper_slug"]]
+        make_row = spec.row_maker(record["version"])
         count: int = record["results"]
         reference = record["started_at"] or self._created[slug]
-        start = (page_index - 1) * page_size
         rows = []
-        for index in range(start, min(start + page_size, count)):
+        for index in range(max(0, start), count if stop is None else min(stop, count)):
             rng = random.Random(f"{self.seed}/{slug}/{index}")
-            row = spec.make_row(rng, reference, index)
+            row = make_row(rng, reference, index)
             if spec.data_id:
                 row["__coreclaw_data_id__"] = hex_id(rng)
             rows.append(row)
-        return count, [dict(header) for header in spec.headers], rows
+        return rows
 
     # ------------------------------------------------------------------ live changes
 
@@ -396,11 +410,19 @@ class Account:
         self._views.clear()
 
 
-def build_account(seed: int = 0, runs: int = DEFAULT_RUNS, *, now: int | None = None) -> Account:
+def build_account(
+    seed: int = 0,
+    runs: int = DEFAULT_RUNS,
+    *,
+    now: int | None = None,
+    max_results: int | None = None,
+    drift_runs: int = 0,
+) -> Account:
     """Build the synthetic account for `seed` with `runs` historical runs.
 
     Deterministic: the same seed, size and clock give identical records; another seed gives
-    others.
+    others. `max_results` and `drift_runs` draw from RNGs of their own: the other fields of the
+    runs stay as they are by default.
 
     Parameters
     ----------
@@ -412,6 +434,13 @@ def build_account(seed: int = 0, runs: int = DEFAULT_RUNS, *, now: int | None = 
         The account's clock, in unix seconds: historical runs lie in the six months or so
         before it, ready and running ones in its last hour. Default: the fixed
         `ANCHOR_TIMESTAMP`, never the machine's clock.
+    max_results : int, optional
+        A big account: succeeded runs hold 0 to `max_results` rows, skewed, about a ninth of
+        it on average (`BigResults`; ``runs=2000, max_results=5000``: about a million rows).
+    drift_runs : int, default 0
+        Add a ninth worker whose rows change shape between versions (see
+        `coreclaw_frames.sandbox._drift`), ``account.worker(DRIFT_WORKER_PATH)``, and this many
+        succeeded runs of it, on top of `runs`, spread over the history.
 
     Returns
     -------
@@ -420,7 +449,7 @@ def build_account(seed: int = 0, runs: int = DEFAULT_RUNS, *, now: int | None = 
     Raises
     ------
     ValueError
-        `seed` or `runs` is not an int >= 0, or `now` is not a unix time the sandbox serves.
+        An int out of range, or `now` not a unix time the sandbox serves.
 
     Examples
     --------
@@ -429,11 +458,20 @@ def build_account(seed: int = 0, runs: int = DEFAULT_RUNS, *, now: int | None = 
     (1000, 8, True)
     >>> account.runs == build_account(seed=7, runs=1000).runs
     True
+    >>> max(r["results"] for r in build_account(runs=300, max_results=5000).runs) > 1000
+    True
+    >>> drift = build_account(runs=100, drift_runs=12)
+    >>> feed = drift.worker("drift~catalog-feed")  # DRIFT_WORKER_PATH
+    >>> len(drift), sum(r["scraper_slug"] == feed.slug for r in drift.runs)
+    (112, 12)
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 0:
-        raise ValueError(f"runs must be an int >= 0, got {runs!r}")
+    cap = 1 if max_results is None else max_results
+    sizes = (("runs", runs, 0), ("max_results", cap, 1), ("drift_runs", drift_runs, 0))
+    for name, value, low in sizes:
+        if not is_int(value) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if now is None:
         now = ANCHOR_TIMESTAMP
     elif not is_int(now) or not EARLIEST_NOW <= now <= LATEST_NOW:
@@ -451,8 +489,11 @@ def build_account(seed: int = 0, runs: int = DEFAULT_RUNS, *, now: int | None = 
         )
         for position, spec in enumerate(WORKER_SPECS)
     ]
-    factory = RunFactory(rng, workers, now)
+    big = BigResults(seed, max_results) if max_results is not None else None
+    factory = RunFactory(rng, workers, now, big=big)
     records = [factory.historical() for _ in range(runs)]
+    if drift_runs:
+        records += drift_records(seed, now, factory, drift_runs, max_results)
     # A prepaid balance worth a few weeks to a few months of the account's spend.
     balance = decimal_string(rng.randint(20, 500) * 10**BALANCE_SCALE, BALANCE_SCALE)
     return Account(seed=seed, now=now, records=records, balance=balance, factory=factory)

@@ -52,6 +52,11 @@ class CounterSnapshot:
     `auth_schemes` counts where each request carried its key (``"bearer"``, ``"api-key"``,
     ``"token-query"``, ``"none"``); `query_keys` counts every query parameter name seen;
     `rejected` counts rate-limited answers; `faults` counts injected faults by kind.
+
+    The storage host (the links of v2's results export) is counted apart, never in `total`:
+    `storage_requests` counts every request it received, `storage_key_refused` those it refused
+    because they carried a credential, `storage_faults` its injected faults by kind and
+    `storage_bytes` the file bytes it sent.
     """
 
     total: int = 0
@@ -62,6 +67,10 @@ class CounterSnapshot:
     requests_by_route: Counter[str] = field(default_factory=Counter)
     auth_schemes: Counter[str] = field(default_factory=Counter)
     query_keys: Counter[str] = field(default_factory=Counter)
+    storage_requests: int = 0
+    storage_key_refused: int = 0
+    storage_bytes: int = 0
+    storage_faults: Counter[str] = field(default_factory=Counter)
 
 
 class Counters:
@@ -77,6 +86,10 @@ class Counters:
         self._by_route: Counter[str] = Counter()
         self._schemes: Counter[str] = Counter()
         self._query_keys: Counter[str] = Counter()
+        self._storage_requests = 0
+        self._storage_refused = 0
+        self._storage_bytes = 0
+        self._storage_faults: Counter[str] = Counter()
 
     def request(
         self, *, path: str, route: str, slug: str | None, scheme: str, query_keys: Iterable[str]
@@ -98,9 +111,26 @@ class Counters:
         with self._lock:
             self._faults[kind] += 1
 
+    def storage_request(self) -> None:
+        with self._lock:
+            self._storage_requests += 1
+
+    def storage_refused(self) -> None:
+        with self._lock:
+            self._storage_refused += 1
+
+    def storage_fault(self, kind: str) -> None:
+        with self._lock:
+            self._storage_faults[kind] += 1
+
+    def storage_bytes(self, count: int) -> None:
+        with self._lock:
+            self._storage_bytes += count
+
     def reset(self) -> None:
         with self._lock:
             self._total = self._rejected = 0
+            self._storage_requests = self._storage_refused = self._storage_bytes = 0
             for counter in (
                 self._by_path,
                 self._by_slug,
@@ -108,6 +138,7 @@ class Counters:
                 self._by_route,
                 self._schemes,
                 self._query_keys,
+                self._storage_faults,
             ):
                 counter.clear()
 
@@ -122,6 +153,10 @@ class Counters:
                 requests_by_route=Counter(self._by_route),
                 auth_schemes=Counter(self._schemes),
                 query_keys=Counter(self._query_keys),
+                storage_requests=self._storage_requests,
+                storage_key_refused=self._storage_refused,
+                storage_bytes=self._storage_bytes,
+                storage_faults=Counter(self._storage_faults),
             )
 
 
@@ -172,7 +207,7 @@ class FaultInjector:
     """
 
     def __init__(
-        self, seed: int, rate: float, kinds: tuple[str, ...], max_consecutive: int
+        self, seed: int | str, rate: float, kinds: tuple[str, ...], max_consecutive: int
     ) -> None:
         self._rng = random.Random(seed)
         self._rate = rate

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
@@ -112,13 +112,21 @@ class Request:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the handler writes back: an HTTP message, or nothing at all (`drop`)."""
+    """What the handler writes back: an HTTP message, or nothing at all (`drop`).
+
+    The body is `body` followed by every piece of `chunks` (written as they come, for large
+    files); its Content-Length is `content_length`, or the body's actual length when None. A
+    body shorter than its declared length is a truncated answer: the connection is closed after
+    it.
+    """
 
     status: int = 200
     body: bytes = b""
     content_type: str = JSON_CONTENT_TYPE
     headers: tuple[tuple[str, str], ...] = ()
     drop: bool = False
+    chunks: Iterable[bytes] = ()
+    content_length: int | None = None
 
 
 def json_answer(document: Any, status: int = 200) -> Answer:
@@ -155,6 +163,11 @@ class Settings(Protocol):
     grow_on_list: int
     missing_run: str
     cross_month_status: int
+
+    def export_link(self, account: Account, slug: str, fmt: str, keys: tuple[str, ...]) -> str:
+        """A download URL, on the storage host, of a run's results rendered as `fmt`, only
+        the top-level `keys` of each row when not empty."""
+        ...
 
 
 class Route(NamedTuple):

@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from coreclaw_frames.sandbox._workers import WORKER_SPECS, Row
+from coreclaw_frames.sandbox._workers import WORKER_SPECS, Row, WorkerSpec
 
 __all__ = [
     "ANCHOR_TIMESTAMP",
@@ -23,6 +23,7 @@ __all__ = [
     "STATUS_READY",
     "STATUS_RUNNING",
     "STATUS_SUCCEEDED",
+    "BigResults",
     "RunFactory",
     "Worker",
     "decimal_string",
@@ -75,7 +76,8 @@ MIB = 1 << 20
 GIB = 1 << 30
 
 MAX_RESULTS = 200
-"""Upper bound of a run's result count, so that paging through results stays fast in tests."""
+"""Upper bound of a run's result count, so that paging through results stays fast in tests;
+`BigResults` lifts it for accounts built with ``max_results``."""
 
 MAX_USAGE_SCALE = 10
 """`usage` strings carry up to this many decimal places."""
@@ -109,6 +111,10 @@ _FAILED_WITH_MESSAGE_SHARE = 0.8
 _FREE_FAILURE_SHARE = 0.3
 _LARGE_RESULT_SHARE = 0.1
 _EMPTY_RESULT_SHARE = 0.05
+#: In a big account, a share of succeeded runs stop at exactly `max_results` ...
+_FULL_RESULT_SHARE = 0.005
+#: ... and the others' counts are skewed by this exponent (mean 1/(1 + this) of the cap).
+_BIG_SKEW = 7.25
 _LONG_RUN_SHARE = 0.1
 _OLDER_VERSION_SHARE = 0.2
 _READY_SHARE_OF_NEW_RUNS = 0.5
@@ -231,12 +237,52 @@ def _record(
     }
 
 
+class BigResults:
+    """The result counts of succeeded runs in a big account: 0 to `max_results`, skewed.
+
+    Most runs are small, a few are huge: a share is empty, a share hits the cap exactly, and
+    the others are ``(max_results + 1) * u**k`` for a uniform ``u``, so the mean of a
+    succeeded run is about a ninth of `max_results` (an account of 2,000 runs with
+    ``max_results=5000`` holds about a million rows). Draws come from their own RNG, seeded
+    from the account's seed, so a big account's runs differ from the default ones only in
+    their result counts, costs and traffic.
+
+    Examples
+    --------
+    >>> big = BigResults(0, 5000)
+    >>> counts = [big.draw() for _ in range(2000)]
+    >>> min(counts), max(counts)
+    (0, 5000)
+    """
+
+    def __init__(self, seed: int | str, max_results: int) -> None:
+        self.rng = random.Random(f"{seed}/big-results/{max_results}")
+        self.max_results = max_results
+
+    def draw(self) -> int:
+        """One succeeded run's result count."""
+        rng = self.rng
+        if rng.random() < _EMPTY_RESULT_SHARE:
+            return 0
+        if rng.random() < _FULL_RESULT_SHARE:
+            return self.max_results
+        return min(self.max_results, int((self.max_results + 1) * rng.random() ** _BIG_SKEW))
+
+
 class RunFactory:
     """Draws the random parts of runs, from one RNG; one instance per account."""
 
-    def __init__(self, rng: random.Random, workers: Sequence[Worker], now: int) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        workers: Sequence[Worker],
+        now: int,
+        *,
+        big: BigResults | None = None,
+    ) -> None:
         self.rng = rng
         self.workers = workers
+        self.big = big
         self.history_start = now - HISTORY_SECONDS
         self.now = now
         self.used_slugs: set[str] = {worker.slug for worker in workers}
@@ -249,6 +295,22 @@ class RunFactory:
         self._spec_of = {
             worker.slug: spec for worker, spec in zip(workers, WORKER_SPECS, strict=True)
         }
+
+    @property
+    def all_workers(self) -> list[Worker]:
+        """The workers runs are drawn for, then those added with `add_worker`."""
+        return list(self._worker_of.values())
+
+    @property
+    def specs(self) -> dict[str, WorkerSpec]:
+        """Each worker's spec, by worker ULID."""
+        return dict(self._spec_of)
+
+    def add_worker(self, worker: Worker, spec: WorkerSpec) -> None:
+        """Know one more worker: `at` and `finish` serve it, random draws never pick it."""
+        self._worker_of[worker.slug] = worker
+        self._spec_of[worker.slug] = spec
+        self.used_slugs.add(worker.slug)
 
     def _weighted(self, cumulative: list[int]) -> int:
         return bisect.bisect_right(cumulative, self.rng.randrange(cumulative[-1]))
@@ -284,7 +346,7 @@ class RunFactory:
         results = 0 if fresh else self._results(status)
         free = fresh or (status == STATUS_FAILED and rng.random() < _FREE_FAILURE_SHARE)
         version = self._version(worker, started or created)
-        return _record(
+        record = _record(
             status=status,
             err_msg=self._err_msg(status),
             slug=self._slug(created),
@@ -297,6 +359,21 @@ class RunFactory:
             traffic=0 if fresh else self._traffic(results),
             version=version,
         )
+        if self.big is not None and status == STATUS_SUCCEEDED and not fresh:
+            record.update(self._big(worker, version))
+        return record
+
+    def _big(self, worker: Worker, version: str) -> Row:
+        """The result count, cost and traffic of a succeeded run of a big account, drawn from
+        the big account's own RNG so that every other draw stays what it is by default."""
+        assert self.big is not None
+        results = self.big.draw()
+        rng = self.big.rng
+        return {
+            "results": results,
+            "usage": self._usage(worker, version, results, STATUS_SUCCEEDED, rng),
+            "traffic": self._traffic(results, rng),
+        }
 
     def historical(self) -> tuple[Row, int]:
         """A run of the seeded history and its creation time."""
@@ -344,7 +421,7 @@ class RunFactory:
             return {**record, **times}
         results = max(record["results"], self._results(STATUS_SUCCEEDED), 1)
         worker = self._worker_of[record["scraper_slug"]]
-        return {
+        final = {
             **record,
             "status": STATUS_SUCCEEDED,
             "err_msg": "",
@@ -353,11 +430,22 @@ class RunFactory:
             **times,
             "traffic": max(record["traffic"], self._traffic(results)),
         }
+        if self.big is not None:
+            final.update(self._big(worker, record["version"]))
+            final["results"] = max(final["results"], 1)
+        return final
 
-    def _usage(self, worker: Worker, version: str, results: int, status: int) -> str:
+    def _usage(
+        self,
+        worker: Worker,
+        version: str,
+        results: int,
+        status: int,
+        rng: random.Random | None = None,
+    ) -> str:
         """A run's cost: its worker's price for its version and results, scattered; a part of
         it for a run that failed or was aborted; rarely a runaway many times that."""
-        rng = self.rng
+        rng = rng or self.rng
         cost = self._spec_of[worker.slug].price(version, results)
         cost *= rng.lognormvariate(0.0, _COST_SPREAD)
         if status in (STATUS_FAILED, STATUS_ABORTED):
@@ -383,8 +471,8 @@ class RunFactory:
             return _ERROR_MESSAGES[self.rng.randrange(len(_ERROR_MESSAGES))]
         return ""
 
-    def _traffic(self, results: int) -> int:
-        rng = self.rng
+    def _traffic(self, results: int, rng: random.Random | None = None) -> int:
+        rng = rng or self.rng
         if rng.random() < _HUGE_TRAFFIC_SHARE:
             return rng.randint(4 * GIB + 1, 12 * GIB)
         if results == 0:

@@ -20,13 +20,17 @@ goes through the same steps, in this order:
 5. parameter validation (v1 4000; v2 11000 with HTTP 422 or 400), then the endpoint itself.
 
 `latency` is added before any of these, so it delays every answer, errors included.
+
+v2's results export answers with a link to a second loopback server, the storage host
+(`SandboxServer.storage_url`), which serves the file without the API key and refuses any
+request that carries one (see `coreclaw_frames.sandbox._storage`); it starts and stops with
+the API server.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -35,7 +39,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from coreclaw_frames.sandbox._account import DEFAULT_RUNS, Account, build_account
-from coreclaw_frames.sandbox._echo import ESCAPED, echo_credential
+from coreclaw_frames.sandbox._echo import echo_credential
 from coreclaw_frames.sandbox._faults import (
     ENVELOPE_FAULTS,
     FAULT_KINDS,
@@ -44,8 +48,8 @@ from coreclaw_frames.sandbox._faults import (
     CounterSnapshot,
     FaultInjector,
     TokenBucket,
-    check_faults,
 )
+from coreclaw_frames.sandbox._knobs import check_knobs
 from coreclaw_frames.sandbox._protocol import (
     DEFAULT_API_KEY,
     KEY_OK,
@@ -56,9 +60,9 @@ from coreclaw_frames.sandbox._protocol import (
     check_key,
     gateway_page,
 )
-from coreclaw_frames.sandbox._records import is_int
+from coreclaw_frames.sandbox._storage import Storage, s3_error
 from coreclaw_frames.sandbox._v1 import V1Api
-from coreclaw_frames.sandbox._v2 import MISSING_RUN_MODES, V2Api
+from coreclaw_frames.sandbox._v2 import V2Api
 from coreclaw_frames.sandbox._wire import HTTPServer
 
 __all__ = ["SandboxServer", "serve"]
@@ -71,21 +75,10 @@ DEFAULT_SLOW_SECONDS = 2.0
 DEFAULT_RETRY_AFTER = 1
 DEFAULT_MISSING_RUN = "404"
 DEFAULT_CROSS_MONTH_STATUS = 400
+DEFAULT_LINK_TTL = 3600.0
 
 SHUTDOWN_POLL_SECONDS = 0.05
 """How often the accept loop checks for shutdown: bounds how long `stop()` takes."""
-
-
-def _check_number(name: str, value: Any, *, low: float, high: float = math.inf) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        bounds = f"in [{low}, {high}]" if high != math.inf else f">= {low}"
-        raise ValueError(f"{name} must be a number {bounds}, got {value!r}")
-
-
-def _check_int(name: str, value: Any, *, low: int, high: int | None = None) -> None:
-    if not is_int(value) or value < low or (high is not None and value > high):
-        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an int {bounds}, got {value!r}")
 
 
 class SandboxServer:
@@ -155,11 +148,33 @@ class SandboxServer:
     clock_offset : float, default 0.0
         Seconds added to this machine's clock in the ``Date`` header of every answer: a
         server whose clock is ahead (> 0) or behind (< 0) the client's.
+    max_results : int, optional
+        Build a big account whose succeeded runs hold 0 to `max_results` rows, skewed, about
+        a ninth of it on average (``runs=2000, max_results=5000``: about a million rows); see
+        `build_account`. Ignored when `account` is given.
+    drift_runs : int, default 0
+        Add to the built account a worker whose rows change shape between versions, reached
+        as ``srv.account.worker(DRIFT_WORKER_PATH)``, and this many runs of it; see
+        `build_account`. Ignored when `account` is given.
+    storage_fault_rate : float, default 0.0
+        Share of storage host downloads, in [0, 1], that fail transiently: HTTP 503 (XML
+        ``SlowDown``), a dropped connection, or a body cut short of its Content-Length, drawn
+        uniformly and deterministically from `seed`; the same URL never fails more than
+        `max_consecutive_faults` times in a row.
+    link_ttl : float, default 3600.0
+        Seconds an export ``download_url`` stays valid after it is issued; later the storage
+        host answers 403 with an S3 ``AccessDenied`` "Request has expired" XML body. 0 issues
+        links that have already expired.
+    storage_redirect : str, optional
+        An ``http(s)://`` URL: the storage host answers every valid download with a 302 to it
+        instead of the file, as a host sending clients on to a third host would.
 
     Attributes
     ----------
     url : str
         The server's base URL.
+    storage_url : str
+        The storage host's base URL, where export links point.
     port : int
         The bound port.
     api_key : str
@@ -186,6 +201,10 @@ class SandboxServer:
         The knob of that name, read on every request.
     clock_offset : float
         The knob of that name, read on every request.
+    link_ttl : float
+        The knob of that name, read whenever a link is issued.
+    storage_redirect : str or None
+        The knob of that name, read on every storage request.
 
     Raises
     ------
@@ -222,51 +241,23 @@ class SandboxServer:
         cross_month_status: int = DEFAULT_CROSS_MONTH_STATUS,
         accounts: Mapping[str, Account] | None = None,
         clock_offset: float = 0.0,
+        max_results: int | None = None,
+        drift_runs: int = 0,
+        storage_fault_rate: float = 0.0,
+        link_ttl: float = DEFAULT_LINK_TTL,
+        storage_redirect: str | None = None,
     ) -> None:
-        _check_int("port", port, low=0, high=65535)
-        _check_number("latency", latency, low=0.0)
-        _check_number("fault_rate", fault_rate, low=0.0, high=1.0)
-        fault_kinds = check_faults(faults, fault_rate)
-        _check_int("max_consecutive_faults", max_consecutive_faults, low=0)
-        _check_number("slow_seconds", slow_seconds, low=0.0)
-        _check_int("retry_after", retry_after, low=0)
-        if rate_limit is not None:
-            _check_number("rate_limit", rate_limit, low=0.0)
-            if rate_limit == 0:
-                raise ValueError("rate_limit must be > 0 (or None for no limit), got 0")
-        if rate_burst is not None:
-            if rate_limit is None:
-                raise ValueError(f"rate_burst={rate_burst!r} needs a rate_limit")
-            _check_number("rate_burst", rate_burst, low=1.0)
-        if not isinstance(api_key, str) or not api_key or api_key in SPECIAL_KEYS:
-            raise ValueError(
-                f"api_key must be a non-empty string other than the special keys, got {api_key!r}"
-            )
-        if not (isinstance(echo_key, bool) or echo_key == ESCAPED):
-            raise ValueError(f"echo_key must be False, True or 'escaped', got {echo_key!r}")
-        _check_int("grow_on_list", grow_on_list, low=0)
-        if missing_run not in MISSING_RUN_MODES:
-            raise ValueError(
-                f"missing_run must be one of {', '.join(MISSING_RUN_MODES)}, got {missing_run!r}"
-            )
-        _check_int("cross_month_status", cross_month_status, low=200, high=599)
+        fault_kinds = check_knobs(locals())  # every parameter, by name
         others = dict(accounts or {})
-        for other_key, other_account in others.items():
-            if not isinstance(other_key, str) or not other_key or other_key in SPECIAL_KEYS:
-                raise ValueError(
-                    "accounts must map API keys (non-empty strings other than the special "
-                    f"keys) to accounts, got the key {other_key!r}"
-                )
-            if other_key == api_key:
-                raise ValueError(f"accounts must not hold api_key {api_key!r}: it reads `account`")
-            if not isinstance(other_account, Account):
-                raise ValueError(f"accounts must map API keys to accounts, got {other_account!r}")
-        _check_number("clock_offset", clock_offset, low=-math.inf)
 
         self.host = host
         self.api_key = api_key
         self.echo_key = echo_key
-        self.account = account if account is not None else build_account(seed=seed, runs=runs)
+        self.account = (
+            account
+            if account is not None
+            else build_account(seed=seed, runs=runs, max_results=max_results, drift_runs=drift_runs)
+        )
         self.latency = float(latency)
         self.slow_seconds = float(slow_seconds)
         self.retry_after = retry_after
@@ -274,6 +265,8 @@ class SandboxServer:
         self.missing_run = missing_run
         self.cross_month_status = cross_month_status
         self.clock_offset = float(clock_offset)
+        self.link_ttl = float(link_ttl)
+        self.storage_redirect = storage_redirect
         self._accounts = others
         self._port = port
         self._counters = Counters()
@@ -289,9 +282,13 @@ class SandboxServer:
         )
         self._v1 = V1Api(self)
         self._v2 = V2Api(self)
+        self._storage = Storage(
+            self, self._counters, seed, float(storage_fault_rate), max_consecutive_faults
+        )
         self._stopping = threading.Event()
         self._httpd: HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._storage_httpd: HTTPServer | None = None
+        self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -307,31 +304,45 @@ class SandboxServer:
         """Base URL without a trailing slash, e.g. ``http://127.0.0.1:8765``."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def storage_url(self) -> str:
+        """The storage host's base URL, e.g. ``http://127.0.0.1:8766``; its port is another
+        ephemeral one, bound by `start`."""
+        port = 0 if self._storage_httpd is None else self._storage_httpd.server_address[1]
+        return f"http://{self.host}:{port}"
+
     def start(self) -> SandboxServer:
-        """Bind and serve in a background daemon thread. Returns self."""
+        """Bind the API server and the storage host, serve each in a background daemon
+        thread. Returns self."""
         if self._httpd is not None:
             raise RuntimeError("a SandboxServer starts only once; create a new one")
         self._httpd = HTTPServer((self.host, self._port), self._answer, self.clock)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            args=(SHUTDOWN_POLL_SECONDS,),
-            name=f"coreclaw-sandbox-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._storage_httpd = HTTPServer((self.host, 0), self._answer_storage, self.clock)
+        self._storage.base_url = self.storage_url
+        for httpd, name in ((self._httpd, "sandbox"), (self._storage_httpd, "sandbox-storage")):
+            thread = threading.Thread(
+                target=httpd.serve_forever,
+                args=(SHUTDOWN_POLL_SECONDS,),
+                name=f"coreclaw-{name}-{self.port}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
         """Stop serving, close every connection and join the threads. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None or thread is None:
+        if not self._threads:
             return
         self._stopping.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        thread.join()
-        self._thread = None
+        for httpd in (self._httpd, self._storage_httpd):
+            assert httpd is not None
+            httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -353,6 +364,14 @@ class SandboxServer:
         """The account an API key reads: `account` for `api_key`, else one of `accounts`."""
         return self._accounts.get(api_key, self.account)
 
+    def known_keys(self) -> tuple[str, ...]:
+        """Every API key the server knows: those that authenticate and the special ones."""
+        return (self.api_key, *self._accounts, *SPECIAL_KEYS)
+
+    def export_link(self, account: Account, slug: str, fmt: str, keys: tuple[str, ...]) -> str:
+        """A new download URL on the storage host (v2's results export)."""
+        return self._storage.issue(account, slug, fmt, keys)
+
     # ------------------------------------------------------------------ counters
 
     @property
@@ -366,10 +385,17 @@ class SandboxServer:
 
     # ------------------------------------------------------------------ request pipeline
 
-    def _pause(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> None:
         """Sleep, but wake up at once when the server stops."""
         if seconds > 0:
             self._stopping.wait(seconds)
+
+    def _answer_storage(self, request: Request) -> Answer:
+        try:
+            return self._storage.answer(request)
+        except Exception:
+            logger.exception("sandbox storage failed on %s %s", request.method, request.path)
+            return s3_error(500, "InternalError", "We encountered an internal error.")
 
     def _api(self, path: str) -> Api:
         """The API version a path belongs to."""
@@ -396,7 +422,7 @@ class SandboxServer:
             scheme=scheme,
             query_keys=(name for name, _ in request.query),
         )
-        self._pause(self.latency)
+        self.pause(self.latency)
 
         if route.endpoint is None:
             return api.not_found()
@@ -420,7 +446,7 @@ class SandboxServer:
             if fault == "drop":
                 return Answer(drop=True)
             if fault == "slow":
-                self._pause(self.slow_seconds)
+                self.pause(self.slow_seconds)
 
         answer = route.endpoint(self.account_of(key))
         if fault == "truncated":

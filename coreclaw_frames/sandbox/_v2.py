@@ -1,7 +1,9 @@
 """API v2 of the sandbox: ``GET /api/v2/...``, the same account as v1, every documented quirk.
 
 Routes: ``/api/v2/worker-runs/{slug}`` (detail), ``/api/v2/worker-runs`` (Run History),
-``/api/v2/worker-runs/{slug}/result`` (results) and ``/api/v2/users/account``. The key is read
+``/api/v2/worker-runs/{slug}/result`` (results), ``/api/v2/worker-runs/{slug}/result/export``
+(a link to the results as a file, on the storage host; see `coreclaw_frames.sandbox._storage`)
+and ``/api/v2/users/account``. The key is read
 from ``Authorization: Bearer``, then the ``api-key`` header, then ``?token=``.
 
 Success: ``{"code": 0, "data", "message": "success", "request_id"}``; errors:
@@ -32,6 +34,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from coreclaw_frames.sandbox._account import Account
+from coreclaw_frames.sandbox._export import EXPORT_FORMATS, RENDERED_FORMATS
 from coreclaw_frames.sandbox._protocol import (
     AUTH_API_KEY,
     AUTH_BEARER,
@@ -57,6 +60,7 @@ __all__ = [
     "ROUTE_V2_RUN_DETAIL",
     "ROUTE_V2_RUN_LIST",
     "ROUTE_V2_RUN_RESULT",
+    "ROUTE_V2_RUN_RESULT_EXPORT",
     "V2Api",
     "v2_run_record",
 ]
@@ -65,10 +69,12 @@ PREFIX = "/api/v2"
 PATH_RUNS = "/api/v2/worker-runs"
 PATH_ACCOUNT = "/api/v2/users/account"
 RESULT_SEGMENT = "result"
+EXPORT_SEGMENT = "export"
 
 ROUTE_V2_RUN_DETAIL = "v2 worker-runs detail"
 ROUTE_V2_RUN_LIST = "v2 worker-runs list"
 ROUTE_V2_RUN_RESULT = "v2 worker-runs result"
+ROUTE_V2_RUN_RESULT_EXPORT = "v2 worker-runs result/export"
 ROUTE_V2_ACCOUNT = "v2 users/account"
 ROUTE_V2_NOT_FOUND = "v2 not-found"
 """The route name of a request v2 does not route (unknown path, or not a GET)."""
@@ -278,6 +284,9 @@ class V2Api(Api):
                 name, slug, endpoint = ROUTE_V2_RUN_DETAIL, unquote(parts[0]), self._run_detail
             elif parts[0] and parts[1:] == [RESULT_SEGMENT]:
                 name, slug, endpoint = ROUTE_V2_RUN_RESULT, unquote(parts[0]), self._run_result
+            elif parts[0] and parts[1:] == [RESULT_SEGMENT, EXPORT_SEGMENT]:
+                name, slug = ROUTE_V2_RUN_RESULT_EXPORT, unquote(parts[0])
+                endpoint = self._run_result_export
         if endpoint is None or request.method != "GET":
             return Route(ROUTE_V2_NOT_FOUND, slug, None)
         return Route(name, slug, partial(self._call, endpoint, request, slug or ""))
@@ -378,6 +387,28 @@ class V2Api(Api):
             "page_index": page,
             "page_size": limit,
         }
+
+    def _run_result_export(self, request: Request, slug: str, account: Account) -> Any:
+        fmt = (request.param("format") or EXPORT_FORMATS[0]).strip().lower()
+        if fmt not in EXPORT_FORMATS:
+            raise _invalid(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        if fmt not in RENDERED_FORMATS:
+            raise _invalid(
+                f"the sandbox does not render format {fmt}; it renders "
+                f"{', '.join(RENDERED_FORMATS)}"
+            )
+        if account.run(slug) is None:
+            raise self._missing(slug)
+        raw_keys = (key.strip() for key in (request.param("filter_keys") or "").split(","))
+        keys = tuple(key for key in dict.fromkeys(raw_keys) if key)
+        declared = [header["key"] for header in account.headers(slug)]
+        for key in keys:
+            if key not in declared:
+                raise _invalid(
+                    f"filter_keys: {key!r} is not a key of this run's results "
+                    f"(its keys: {', '.join(declared)})"
+                )
+        return {"download_url": self.settings.export_link(account, slug, fmt, keys)}
 
     def _account(self, request: Request, slug: str, account: Account) -> Any:
         return {

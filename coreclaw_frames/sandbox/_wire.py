@@ -1,9 +1,10 @@
 """The HTTP/1.1 wire of the sandbox: a threading server on loopback with keep-alive.
 
 It reads each request (Content-Length or chunked bodies, capped at `MAX_BODY_BYTES`), parses
-the target into a `Request`, asks its `respond` callable for the `Answer` and writes it, or
-closes the connection without a word when the answer says `drop`. Any method is read the same
-way; routing is the API versions' business. Stopping closes idle keep-alive connections at once.
+the target into a `Request`, asks its `respond` callable for the `Answer` and writes it (large
+bodies piece by piece), or closes the connection without a word when the answer says `drop`.
+Any method is read the same way; routing is the API versions' business. Stopping closes idle
+keep-alive connections at once.
 """
 
 from __future__ import annotations
@@ -148,17 +149,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers:
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(answer.body)
+            self._write(answer)
         except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _write(self, answer: Answer) -> None:
+        chunks = answer.chunks
+        length = answer.content_length
+        if length is None and chunks:
+            chunks = list(chunks)
+            length = len(answer.body) + sum(len(chunk) for chunk in chunks)
+        elif length is None:
+            length = len(answer.body)
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(length))
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        self.wfile.write(answer.body)
+        written = len(answer.body)
+        for chunk in chunks:
+            self.wfile.write(chunk)
+            written += len(chunk)
+        if written != length:
+            # A body shorter than its Content-Length: the client must see the connection end.
             self.close_connection = True
 
     do_POST = _serve

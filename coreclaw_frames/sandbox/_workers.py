@@ -192,6 +192,8 @@ class WorkerSpec:
     `path` is the worker's v2 id when v2 names it by an ``owner~name`` path instead of its ULID.
     A run costs about `price_per_run` plus `price_per_result` for each result (USD), times the
     `version_prices` factor of its version (one per version; a newer version may cost more).
+    `rows_of_version`, when set, gives the row maker of each version (by its index), for a
+    worker whose rows change shape between versions.
     """
 
     title: str
@@ -204,6 +206,16 @@ class WorkerSpec:
     price_per_run: float = 0.002
     price_per_result: float = 0.001
     version_prices: tuple[float, ...] = ()
+    rows_of_version: Callable[[int], RowMaker] | None = None
+
+    def row_maker(self, version: str) -> RowMaker:
+        """How the rows of a run of `version` are made: `make_row`, unless the worker's rows
+        change shape from one version to the next (`rows_of_version`, given the version's
+        index)."""
+        if self.rows_of_version is None:
+            return self.make_row
+        index = self.versions.index(version) if version in self.versions else 0
+        return self.rows_of_version(index)
 
     def price(self, version: str, results: int) -> float:
         """The usual cost (USD) of a run of `version` with `results` results."""
