@@ -24,10 +24,12 @@ from coreclaw_frames._errors import (
     BatchFetchError,
     ConnectionFailedError,
     CoreClawError,
+    ExportUnavailableError,
     InvalidRequestError,
     NotFoundError,
     ParquetFormatError,
     RateLimitError,
+    ResultsSyncError,
     RetriesExhaustedError,
     ServerError,
     TransportError,
@@ -46,6 +48,7 @@ from coreclaw_frames.schema import RUN_COLUMNS, SCHEMA_VERSION
 
 if _TYPE_CHECKING:
     from coreclaw_frames._results import fetch_results
+    from coreclaw_frames._results_store import ResultsSyncSummary, read_results, sync_results
     from coreclaw_frames._runs import AccountInfo, account_info, fetch_runs, list_runs
     from coreclaw_frames._sync import sync_runs
     from coreclaw_frames.api._client import Client
@@ -65,6 +68,9 @@ _LAZY = {
     "plot_cost": "coreclaw_frames.plots",
     "plot_cost_over_time": "coreclaw_frames.plots",
     "plot_duration": "coreclaw_frames.plots",
+    "read_results": "coreclaw_frames._results_store",
+    "ResultsSyncSummary": "coreclaw_frames._results_store",
+    "sync_results": "coreclaw_frames._results_store",
     "sync_runs": "coreclaw_frames._sync",
 }
 
@@ -87,10 +93,13 @@ __all__ = [
     "Client",
     "ConnectionFailedError",
     "CoreClawError",
+    "ExportUnavailableError",
     "InvalidRequestError",
     "NotFoundError",
     "ParquetFormatError",
     "RateLimitError",
+    "ResultsSyncError",
+    "ResultsSyncSummary",
     "RetriesExhaustedError",
     "RetryPolicy",
     "ServerError",
@@ -110,7 +119,9 @@ __all__ = [
     "plot_cost_over_time",
     "plot_duration",
     "read_parquet",
+    "read_results",
     "spend_outlook",
+    "sync_results",
     "sync_runs",
     "to_arrow",
     "to_parquet",

@@ -174,8 +174,12 @@ def run_batch(
     progress: bool,
     desc: str,
     on_result: Callable[[K, V | str], None] | None = None,
+    threads: int | None = None,
+    status: Callable[[], str] | None = None,
+    keep: bool = True,
 ) -> dict[K, V | str]:
-    """Run ``task(client, key)`` for every key on ``client.max_workers`` threads.
+    """Run ``task(client, key)`` for every key on ``threads`` threads (``client.max_workers``
+    by default); ``status()``, if given, is shown beside the progress bar after each key.
 
     Returns ``{key: value or error text}`` for every key: any error inside one key's task,
     expected or not, becomes that key's text. Only a bad key (``AuthenticationError``) or an
@@ -183,7 +187,9 @@ def run_batch(
     the error is raised. At most :data:`WINDOW_PER_WORKER` tasks per worker exist at a time,
     so a million keys cost no more bookkeeping than a hundred. ``on_result`` is called in the
     calling thread as each key completes (the cache saves rows with it), so an interrupted
-    batch keeps what it got. On Ctrl-C the client's requests in flight are cut at once.
+    batch keeps what it got. With ``keep=False`` the outcomes go to ``on_result`` only and the
+    dict returned is empty, so none outlives its handling. On Ctrl-C the client's requests in
+    flight are cut at once.
     """
     outcomes: dict[K, V | str] = {}
     if not keys:
@@ -199,11 +205,12 @@ def run_batch(
             fatal.append(exc)
             raise
 
-    pool = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="coreclaw")
+    threads = threads or client.max_workers
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="coreclaw")
     bar = progress_bar(total=len(keys), desc=desc, unit=desc.rstrip("s"), disable=not progress)
     pending: dict[Future[V], K] = {}
     upcoming = iter(keys)
-    window = client.max_workers * WINDOW_PER_WORKER
+    window = threads * WINDOW_PER_WORKER
     try:
         while True:
             for key in itertools.islice(upcoming, window - len(pending)):
@@ -214,9 +221,12 @@ def run_batch(
             for future in done:
                 key = pending.pop(future)
                 outcome = _outcome(future)
-                outcomes[key] = outcome
+                if keep:
+                    outcomes[key] = outcome
                 if on_result is not None:
                     on_result(key, outcome)
+                if status is not None:
+                    bar.set_postfix_str(status(), refresh=False)
                 bar.update(1)
     except BaseException:
         # Ctrl-C, a bad key or a host that is down: stop now, cutting requests in flight.

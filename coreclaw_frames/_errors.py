@@ -14,7 +14,10 @@ One root, so ``except ccf.CoreClawError`` catches everything we raise::
     │   ├── NotFoundError         the run (worker, task, path) does not exist
     │   └── InvalidRequestError   bad parameters and every other permanent code
     ├── RetriesExhaustedError     a retried error that never stopped failing
+    ├── ExportUnavailableError    a run's export refused, expired, redirected or too large:
+    │                             its rows are paged instead
     ├── BatchFetchError           some slugs of a batch failed; carries the complete frame
+    ├── ResultsSyncError          some runs of a results sync failed; carries the summary
     ├── ParquetFormatError        a file read_parquet cannot take (also a ValueError)
     └── CancelledError            a request cut short by Ctrl-C (seen by worker threads only)
 
@@ -44,10 +47,12 @@ __all__ = [
     "CancelledError",
     "ConnectionFailedError",
     "CoreClawError",
+    "ExportUnavailableError",
     "InvalidRequestError",
     "NotFoundError",
     "ParquetFormatError",
     "RateLimitError",
+    "ResultsSyncError",
     "RetriesExhaustedError",
     "ServerError",
     "TransportError",
@@ -268,6 +273,37 @@ class BatchFetchError(CoreClawError):
         )
         self.frame = frame
         self.errors = errors
+
+
+class ExportUnavailableError(CoreClawError):
+    """A run's export cannot give its rows: the export was refused, its link expired, the
+    storage host redirected elsewhere or sent more than the size cap. Not retried; the rows
+    are paged instead."""
+
+
+class ResultsSyncError(CoreClawError):
+    """Some runs of :func:`~coreclaw_frames.sync_results` failed; every other run was stored.
+
+    ``summary`` is the sync's :class:`~coreclaw_frames.ResultsSyncSummary`, ``failures``
+    (run slug → reason) among it. Nothing half-stored: a rerun fetches the failed runs again.
+    """
+
+    #: How many failure reasons the message quotes.
+    QUOTED_REASONS = 3
+
+    def __init__(self, summary: Any) -> None:
+        failures = summary.failures
+        quoted = "; ".join(
+            f"{slug}: {reason}" for slug, reason in list(failures.items())[: self.QUOTED_REASONS]
+        )
+        more = len(failures) - self.QUOTED_REASONS
+        suffix = f"; and {more} more" if more > 0 else ""
+        super().__init__(
+            f"{len(failures)} runs' results failed ({quoted}{suffix}); the rest were stored "
+            "(see .summary); run the sync again to retry them"
+        )
+        self.summary = summary
+        self.failures = failures
 
 
 class ParquetFormatError(CoreClawError, ValueError):

@@ -5,9 +5,10 @@ then the worker's declared ``headers`` in order, then any other keys, then ``fet
 Nested objects become dotted columns (``author.name``). Each column gets the narrowest type
 that holds all its values: ``Int64``, ``Float64``, ``boolean``, Arrow strings, Arrow lists.
 A column whose values share no type (say ints and strings) stays ``object``, values untouched.
-The frame is built as an Arrow table, column by column, and converted to pandas once
-(:func:`coreclaw_frames.schema.free_form_frame`); ``ccf.to_arrow(frame)`` gives that table
-back (an ``object`` column as text).
+Each run becomes an Arrow table as soon as its rows arrive, and the tables become one frame
+(:mod:`coreclaw_frames._row_columns` says how columns are typed across runs), converted to
+pandas once (:func:`coreclaw_frames.schema.free_form_frame`); ``ccf.to_arrow(frame)`` gives
+that table back (an ``object`` column as text).
 
 CoreClaw adds an internal id to each row of some workers, ``__coreclaw_data_id__``; it says
 nothing about the scraped data and is left out unless asked for (``data_id=True``).
@@ -20,7 +21,7 @@ one of those names keeps its values under the name with ``scraped.`` in front
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -35,17 +36,15 @@ from coreclaw_frames._batch import (
     run_batch,
     validate_slugs,
 )
+from coreclaw_frames._memory import release_memory
+from coreclaw_frames._row_columns import KEY_COLUMN, failed_table, rows_table, tables_frame
+from coreclaw_frames._row_frame import FrameBuilder
 from coreclaw_frames.api import Client
-from coreclaw_frames.schema import free_form_frame
 
 __all__ = ["fetch_results", "results_frame"]
 
-KEY_COLUMN = "run_slug"
-ERROR_COLUMN = "fetch_error"
-#: Put in front of a scraped key named like one of the frame's own columns.
-SCRAPED_PREFIX = "scraped."
-#: CoreClaw's internal row id: a column only when asked for.
-DATA_ID_KEY = "__coreclaw_data_id__"
+#: Runs taken in between two hand-backs of freed memory (:func:`release_memory`).
+RELEASE_EVERY = 250
 
 Headers = list[str]
 Rows = list[dict[str, Any]]
@@ -67,6 +66,8 @@ def fetch_results(
     :class:`BatchFetchError` carrying the complete frame. Scraped keys named ``run_slug`` or
     ``fetch_error`` become ``scraped.run_slug`` and ``scraped.fetch_error`` (see module docs).
     CoreClaw's internal ``__coreclaw_data_id__`` is a column only with ``data_id=True``.
+    Each run's rows are typed into an Arrow table as soon as they arrive, so only the runs in
+    flight exist as Python objects.
 
     Examples
     --------
@@ -76,10 +77,32 @@ def fetch_results(
     unique = validate_slugs(run_slugs, name="run_slugs")
     check_errors_mode(errors)
     show = check_progress(progress)
+
+    def fetch_run(client: Client, slug: str) -> pa.Table:
+        headers, rows = client.run_results(slug)
+        return rows_table(slug, headers, rows, data_id=data_id)
+
+    builder = FrameBuilder()
+    arrived: dict[str, pa.Table | str] = {}
+    upcoming = iter(unique)
+    next_slug = next(upcoming, None)
+    added = 0
+
+    def take(slug: str, outcome: pa.Table | str) -> None:
+        # The frame's rows follow ``unique``: a run joins it once every run before it has.
+        nonlocal next_slug, added
+        arrived[slug] = outcome
+        while next_slug is not None and next_slug in arrived:
+            builder.add(_table(next_slug, arrived.pop(next_slug)))
+            next_slug = next(upcoming, None)
+            added += 1
+            if added % RELEASE_EVERY == 0:
+                release_memory()
+
     with client_or_default(client) as active:
-        outcomes = run_batch(active, unique, _fetch_run_results, progress=show, desc="runs")
-    frame = results_frame([(slug, outcomes[slug]) for slug in unique], data_id=data_id)
-    return finish(frame, errors, key=KEY_COLUMN, what="runs' results")
+        run_batch(active, unique, fetch_run, progress=show, desc="runs", on_result=take, keep=False)
+    release_memory()
+    return finish(builder.frame(), errors, key=KEY_COLUMN, what="runs' results")
 
 
 def results_frame(
@@ -95,94 +118,13 @@ def results_frame(
                          run_slug title  n fetch_error
     0  01KSFDS8XWTJME33C08XMCR6B9     A  1        <NA>
     """
-    declared: dict[str, None] = {}
-    slugs: list[str] = []
-    rows: list[dict[str, Any]] = []
-    errors: list[str | None] = []
-    for slug, outcome in runs:
-        if isinstance(outcome, str):
-            slugs.append(slug)
-            rows.append({})
-            errors.append(outcome)
-            continue
-        headers, scraped = outcome
-        declared.update(dict.fromkeys(headers))
-        for row in scraped:
-            slugs.append(slug)
-            flat = _flatten(row)
-            if not data_id:
-                flat.pop(DATA_ID_KEY, None)
-            rows.append(flat)
-            errors.append(None)
-    seen: dict[str, None] = {}
-    for row in rows:
-        seen.update(dict.fromkeys(row))
-    source = _scraped_names(list(seen))
-    renamed = {key: name for name, key in source.items()}
-    scraped_order = _column_order([renamed.get(h, h) for h in declared], list(source))
-    arrays = {KEY_COLUMN: pa.array(slugs, pa.string())}
-    mixed: dict[str, list[Any]] = {}
-    for name in scraped_order:
-        values = [row.get(source[name]) for row in rows]
-        array = _typed(values)
-        if array is None:
-            mixed[name] = values
-        else:
-            arrays[name] = array
-    arrays[ERROR_COLUMN] = pa.array(errors, pa.string())
-    frame = free_form_frame(pa.table(arrays))
-    if not mixed:
-        return frame
-    # Values that share no type never were Arrow: they join the frame as they are.
-    columns = {
-        name: pd.Series(mixed[name], dtype=object) if name in mixed else frame[name]
-        for name in [KEY_COLUMN, *scraped_order, ERROR_COLUMN]
-    }
-    return pd.DataFrame(columns, copy=False)
+    return tables_frame(
+        failed_table(slug, outcome)
+        if isinstance(outcome, str)
+        else rows_table(slug, outcome[0], outcome[1], data_id=data_id)
+        for slug, outcome in runs
+    )
 
 
-def _fetch_run_results(client: Client, slug: str) -> tuple[Headers, Rows]:
-    return client.run_results(slug)
-
-
-def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _scraped_names(keys: list[str]) -> dict[str, str]:
-    """Column name -> scraped key, in key order; keys named like a frame column get
-    ``SCRAPED_PREFIX`` until the name is free."""
-    taken = {*keys, KEY_COLUMN, ERROR_COLUMN}
-    names: dict[str, str] = {}
-    for key in keys:
-        name = key
-        if key in (KEY_COLUMN, ERROR_COLUMN):
-            while name in taken:
-                name = SCRAPED_PREFIX + name
-        names[name] = key
-    return names
-
-
-def _column_order(declared: list[str], seen: list[str]) -> list[str]:
-    """Declared headers first (a nested header expands in place), then the rest as seen."""
-    ordered: dict[str, None] = {}
-    for header in declared:
-        ordered.update(dict.fromkeys(c for c in seen if c == header or c.startswith(f"{header}.")))
-    ordered.update(dict.fromkeys(seen))
-    return list(ordered)
-
-
-def _typed(values: list[Any]) -> pa.Array | None:
-    """The values as an Arrow array of the narrowest type holding them all; None when they
-    share no type (the column stays ``object``)."""
-    try:
-        return pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None
+def _table(slug: str, outcome: pa.Table | str) -> pa.Table:
+    return failed_table(slug, outcome) if isinstance(outcome, str) else outcome

@@ -8,6 +8,7 @@ import pytest
 import coreclaw_frames as ccf
 from coreclaw_frames import _errors as errors
 from coreclaw_frames._records import records_to_frame
+from coreclaw_frames._results_store import ResultsSyncSummary
 
 
 def failed_frame():
@@ -32,6 +33,10 @@ EXAMPLES = [
     errors.InvalidRequestError("nope", code=4000),
     errors.RetriesExhaustedError(errors.ServerError("HTTP 503", http_status=503), 6),
     errors.BatchFetchError(failed_frame()),
+    errors.ExportUnavailableError("storage host answered HTTP 403 (the link expired)"),
+    errors.ResultsSyncError(
+        ResultsSyncSummary("rows", runs_added=3, runs_failed=1, failures={"01K": "HTTP 503"})
+    ),
     errors.ParquetFormatError("not ours"),
     errors.CancelledError("interrupted"),
 ]
@@ -71,6 +76,16 @@ def test_batch_error_says_how_many_failed_and_quotes_reasons():
     exc = errors.BatchFetchError(failed_frame())
     assert str(exc).startswith("2 of 2 runs failed (01KSFDS8XWTJME33C08XMCR6B9: HTTP 503")
     assert len(exc.errors) == 2
+
+
+def test_results_sync_error_names_the_failed_runs_and_carries_the_summary():
+    summary = ResultsSyncSummary(
+        "rows", runs_added=9, runs_failed=4, failures={f"run{i}": "HTTP 503" for i in range(4)}
+    )
+    exc = errors.ResultsSyncError(summary)
+    assert str(exc).startswith("4 runs' results failed (run0: HTTP 503; run1: HTTP 503; run2")
+    assert "; and 1 more)" in str(exc)
+    assert exc.summary is summary and exc.failures == summary.failures
 
 
 def test_api_error_reason_carries_code_and_request_id():

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 import tenacity
 
@@ -31,6 +31,7 @@ from coreclaw_frames._errors import (
     TransportError,
 )
 from coreclaw_frames.api._dialect import Dialect, Request, server_date
+from coreclaw_frames.api._download import DOWNLOAD_TIMEOUT, check_download_answer
 from coreclaw_frames.api._policy import RetryPolicy
 from coreclaw_frames.api._retry import RateController, RetryBudget, retry_delay, should_retry
 from coreclaw_frames.api._scrub import scrub_secret, secret_bytes
@@ -44,6 +45,8 @@ from coreclaw_frames.api._transport import (
 __all__ = ["DATE_RESOLUTION", "Caller"]
 
 logger = logging.getLogger("coreclaw_frames")
+
+T = TypeVar("T")
 
 #: An HTTP ``Date`` names a whole second.
 DATE_RESOLUTION = 1.0
@@ -82,6 +85,10 @@ class Caller:
         self._wake = threading.Condition()
         self._epoch = 0  # bumped by cancel(): attempts of an older epoch stop
         self.requests_sent = 0
+        #: Download attempts (storage host), counted apart from API requests.
+        self.downloads_sent = 0
+        #: The whole-download deadline (seconds): a file may take longer than an API answer.
+        self.download_timeout = max(timeout, DOWNLOAD_TIMEOUT)
         #: The server's clock minus this machine's (seconds), from the ``Date`` of the latest
         #: answer that had one; None before any.
         self.clock_offset: float | None = None
@@ -106,6 +113,18 @@ class Caller:
         Raises :class:`~coreclaw_frames.CoreClawError` subclasses: ``AuthenticationError`` and
         ``ConnectionFailedError`` at once, ``RetriesExhaustedError`` when retries ran out.
         """
+        return self._with_retries(request.what, self._attempt, request, dialect)
+
+    def download(self, url: str, sink: BinaryIO, *, max_bytes: int) -> int:
+        """Stream the file at ``url`` into ``sink`` (with retries) and return its size.
+
+        The request carries no credential at all (the file is on another host), follows no
+        redirect (see :mod:`~coreclaw_frames.api._download`) and is not paced by the rate
+        controller, which speaks for the API host. A retry starts ``sink`` over.
+        """
+        return self._with_retries("download", self._download_attempt, url, sink, max_bytes)
+
+    def _with_retries(self, what: str, attempt: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise CoreClawError("this Client is closed")
         epoch = self._epoch
@@ -115,11 +134,11 @@ class Caller:
             stop=lambda state: self._epoch != epoch or budget.exhausted(_error_of(state)),
             wait=lambda state: self._delay(_error_of(state), state.attempt_number),
             sleep=self._sleep,
-            before_sleep=lambda state: _log_retry(request.what, state),
+            before_sleep=lambda state: _log_retry(what, state),
             reraise=True,
         )
         try:
-            return retrying(self._attempt, request, dialect)
+            return retrying(attempt, *args)
         except CoreClawError as exc:
             if self._epoch != epoch:
                 raise CancelledError("interrupted") from None
@@ -178,6 +197,16 @@ class Caller:
             raise
         self.rate.answered(sent_at)
         return data
+
+    def _download_attempt(self, url: str, sink: BinaryIO, max_bytes: int) -> int:
+        sink.seek(0)
+        sink.truncate()
+        with self._lock:
+            self.downloads_sent += 1
+        request = HTTPRequest("GET", url, timeout=self.download_timeout)
+        answer = self.transport.download(request, sink, max_bytes=max_bytes)
+        check_download_answer(answer, url)
+        return sink.tell()
 
     def _read_clock(self, headers: Mapping[str, str]) -> None:
         """Note how far the server's clock is from ours, from the answer's ``Date``."""

@@ -11,12 +11,18 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, BinaryIO
 
-from coreclaw_frames._errors import TransportError, quoted
+from coreclaw_frames._errors import (
+    AnswerTooLargeError,
+    ExportUnavailableError,
+    TransportError,
+    quoted,
+)
 from coreclaw_frames.api._caller import Caller
 from coreclaw_frames.api._dialect import Page, Request, RunFilter
+from coreclaw_frames.api._download import DEFAULT_MAX_DOWNLOAD_BYTES, check_download_url
 from coreclaw_frames.api._paging import FetchMany, fetch_in_turn, read_all
 from coreclaw_frames.api._policy import RetryPolicy
 from coreclaw_frames.api._sender import HTTPTransport
@@ -313,6 +319,20 @@ transport=HTTPTransport(pool_size=8))
             limit=limit,
         )
 
+    def run_headers(self, slug: str) -> list[str]:
+        """The header keys run ``slug``'s worker declares, in order, from a page of one row.
+
+        Examples
+        --------
+        >>> client.run_headers("01KSFDS8XWTJME33C08XMCR6B9")  # doctest: +SKIP
+        ['title', 'url', 'published_at', 'author']
+        """
+        request = self._dialect.result_page(slug, 1, 1)
+        data = self._call(request)
+        if not _is_page(data):
+            raise _malformed(request, "expected {'count': n, 'list': [rows]}")
+        return _header_keys(data)
+
     def run_results(
         self, slug: str, *, fetch_many: FetchMany = fetch_in_turn
     ) -> tuple[list[str], list[dict[str, Any]]]:
@@ -326,11 +346,7 @@ transport=HTTPTransport(pool_size=8))
             if not _is_page(data) or not all(isinstance(row, dict) for row in data["list"]):
                 raise _malformed(request, "expected {'count': n, 'list': [rows]}")
             if not headers:
-                headers.extend(
-                    h["key"]
-                    for h in data.get("headers") or []
-                    if isinstance(h, dict) and isinstance(h.get("key"), str)
-                )
+                headers.extend(_header_keys(data))
             return Page(count=data["count"], items=data["list"])
 
         rows = read_all(
@@ -341,6 +357,71 @@ transport=HTTPTransport(pool_size=8))
             fetch_many=fetch_many,
         )
         return headers, rows
+
+    @property
+    def can_export(self) -> bool:
+        """Whether this client's API version exports a run's rows as one file (v2 does).
+
+        Examples
+        --------
+        >>> Client(api_key="k", api_version="v1").can_export
+        False
+        """
+        return self._dialect.result_export("", None) is not None
+
+    def export_url(self, slug: str, *, fields: Sequence[str] | None = None) -> str:
+        """The ``download_url`` of run ``slug``'s rows exported as JSON lines (only the
+        top-level keys ``fields`` when given); checked to carry no credential.
+
+        Raises :class:`~coreclaw_frames.ExportUnavailableError` on an API without export
+        (v1) or for a link not to follow.
+
+        Examples
+        --------
+        >>> client.export_url("01KSFDS8XWTJME33C08XMCR6B9")  # doctest: +SKIP
+        'https://storage.coreclaw.com/runs/01KSFDS8XWTJME33C08XMCR6B9/results.jsonl?...'
+        """
+        request = self._dialect.result_export(slug, fields)
+        if request is None:
+            raise ExportUnavailableError(f"API {self.api_version} has no results export")
+        data = self._call(request)
+        url = data.get("download_url") if isinstance(data, dict) else None
+        return check_download_url(url, self._api_key)
+
+    def download(
+        self, url: str, sink: BinaryIO, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
+    ) -> int:
+        """Stream the file at ``url`` (an :meth:`export_url`) into the binary file ``sink``
+        and return its size in bytes.
+
+        Sent with no credential and no redirect followed, retried like any transient failure
+        (``sink`` starts over); over ``max_bytes``, or answered with a link that expired,
+        it raises :class:`~coreclaw_frames.ExportUnavailableError` (see
+        :mod:`coreclaw_frames.api._download`).
+
+        Examples
+        --------
+        >>> with open("rows.jsonl", "wb") as sink:  # doctest: +SKIP
+        ...     client.download(client.export_url("01KSFDS8XWTJME33C08XMCR6B9"), sink)
+        48213
+        """
+        check_download_url(url, self._api_key)
+        try:
+            return self._caller.download(url, sink, max_bytes=max_bytes)
+        except AnswerTooLargeError as exc:
+            raise ExportUnavailableError(str(exc)) from None
+
+    @property
+    def downloads_sent(self) -> int:
+        """Download attempts this client has sent to a storage host, apart from
+        :attr:`requests_sent`.
+
+        Examples
+        --------
+        >>> client.downloads_sent  # doctest: +SKIP
+        0
+        """
+        return self._caller.downloads_sent
 
     def account(self) -> Record:
         """The account's ``balance`` (an exact ``Decimal``), ``balance_expiration_at``,
@@ -390,6 +471,15 @@ def _is_page(data: Any) -> bool:
         and not isinstance(count, bool)
         and isinstance(data.get("list"), list)
     )
+
+
+def _header_keys(data: Mapping[str, Any]) -> list[str]:
+    headers = data.get("headers")
+    return [
+        h["key"]
+        for h in (headers if isinstance(headers, list) else [])
+        if isinstance(h, dict) and isinstance(h.get("key"), str)
+    ]
 
 
 def _slug_of(record: Mapping[str, Any]) -> Any:

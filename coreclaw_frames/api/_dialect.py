@@ -24,7 +24,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal, InvalidOperation
@@ -188,6 +188,11 @@ class Dialect(ABC):
     @abstractmethod
     def result_page(self, slug: str, page: int, size: int) -> Request:
         """The request for page ``page`` (1-based) of a run's scraped rows."""
+
+    def result_export(self, slug: str, fields: Sequence[str] | None) -> Request | None:
+        """The request exporting a run's rows as JSON lines (only ``fields`` when given);
+        ``None`` where the API has no export (v1)."""
+        return None
 
     @abstractmethod
     def account(self) -> Request:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import http.cookiejar
 import threading
 import time
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import requests
@@ -40,6 +40,7 @@ from coreclaw_frames.api._transport import (
     HTTPAnswer,
     HTTPRequest,
     answer_too_large,
+    download_too_large,
 )
 from coreclaw_frames.api._watchdog import Attempt, Watchdog, watched_adapter
 
@@ -52,6 +53,8 @@ DEFAULT_POOL_SIZE = 8
 CONNECT_FAILURES_TO_STOP = 3
 #: Bytes read from the socket at a time.
 READ_CHUNK = 64 * 1024
+#: Bytes of a download written at a time.
+DOWNLOAD_CHUNK = 1024 * 1024
 
 
 class HTTPTransport(BaseTransport):
@@ -107,6 +110,37 @@ class HTTPTransport(BaseTransport):
                 if any(value in str(exc) for value in request.headers.values()):
                     raise error from None  # never chain a text that quotes the key
                 raise error from exc
+        with self._lock:
+            self._connect_failures = 0
+        return HTTPAnswer(response.status_code, response.headers, body)
+
+    def download(self, request: HTTPRequest, sink: BinaryIO, *, max_bytes: int) -> HTTPAnswer:
+        """Stream a 2xx body into ``sink``, a chunk at a time, never holding it whole."""
+        if self._closed:
+            raise CoreClawError("this transport is closed")
+        settings = self._settings_for(request.url)
+        with Attempt(self._watchdog, time.monotonic() + request.timeout) as attempt:
+            try:
+                response = self._session.request(
+                    request.method,
+                    request.url,
+                    params=request.params or None,
+                    headers=request.headers,
+                    timeout=(request.timeout, request.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                    **settings,
+                )
+                try:
+                    if not 200 <= response.status_code < 300:
+                        body = _read_capped(response)
+                    else:
+                        body = b""
+                        _stream_capped(response, sink, max_bytes)
+                finally:
+                    response.close()
+            except requests.RequestException as exc:
+                raise self._translate(exc, attempt, request) from None
         with self._lock:
             self._connect_failures = 0
         return HTTPAnswer(response.status_code, response.headers, body)
@@ -185,6 +219,23 @@ def _read_capped(response: requests.Response) -> bytes:
             raise answer_too_large()
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _stream_capped(response: requests.Response, sink: BinaryIO, max_bytes: int) -> None:
+    """Write the body to ``sink``; refused past ``max_bytes``, failed if cut short."""
+    declared = response.headers.get("Content-Length", "")
+    encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+    declared_size = int(declared) if declared.isascii() and declared.isdigit() else None
+    if not encoded and declared_size is not None and declared_size > max_bytes:
+        raise download_too_large(max_bytes)
+    total = 0
+    for chunk in response.iter_content(DOWNLOAD_CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            raise download_too_large(max_bytes)
+        sink.write(chunk)
+    if not encoded and declared_size is not None and total != declared_size:
+        raise TransportError(f"download ended after {total:,} of {declared_size:,} bytes")
 
 
 def _cause(exc: BaseException) -> BaseException | None:

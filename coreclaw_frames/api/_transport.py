@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from coreclaw_frames._errors import AnswerTooLargeError
@@ -29,6 +29,7 @@ __all__ = [
     "HTTPRequest",
     "Headers",
     "answer_too_large",
+    "download_too_large",
 ]
 
 #: The largest answer accepted, after decompression (bytes). A page of 100 runs is ~40 KB.
@@ -132,6 +133,23 @@ class BaseTransport(ABC):
         :data:`MAX_ANSWER_BYTES`.
         """
 
+    def download(self, request: HTTPRequest, sink: BinaryIO, *, max_bytes: int) -> HTTPAnswer:
+        """Send ``request`` once; write a 2xx answer's body to ``sink`` and return the answer
+        with an empty body (any other answer comes back whole, body included).
+
+        Raise :class:`~coreclaw_frames.AnswerTooLargeError` once the body passes ``max_bytes``,
+        and :class:`~coreclaw_frames.TransportError` when it ends before its
+        ``Content-Length``. This default sends through :meth:`send`, so the body is held in
+        memory once; a transport that streams overrides it.
+        """
+        answer = self.send(request)
+        if not 200 <= answer.status < 300:
+            return answer
+        if len(answer.body) > max_bytes:
+            raise download_too_large(max_bytes)
+        sink.write(answer.body)
+        return HTTPAnswer(answer.status, answer.headers, b"")
+
     # Optional hooks: a transport that holds no connections has nothing to cut or release.
     def cancel(self) -> None:  # noqa: B027
         """Cut every request in flight now (Ctrl-C); later requests go ahead."""
@@ -144,6 +162,11 @@ class BaseTransport(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def download_too_large(max_bytes: int) -> AnswerTooLargeError:
+    """The error for a download over ``max_bytes``."""
+    return AnswerTooLargeError(f"download larger than {max_bytes:,} bytes refused")
 
 
 def answer_too_large() -> AnswerTooLargeError:

@@ -9,7 +9,7 @@ midnight UTC+8. :meth:`V2Dialect.history` therefore walks one month at a time.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -77,6 +77,14 @@ class V2Dialect(Dialect):
     def result_page(self, slug: str, page: int, size: int) -> Request:
         params: dict[str, str | int] = {"offset": page, "limit": size}
         return Request("GET", f"{PREFIX}/worker-runs/{slug}/result", f"results page {page}", params)
+
+    def result_export(self, slug: str, fields: Sequence[str] | None) -> Request:
+        params: dict[str, str | int] = {"format": "jsonl"}
+        if fields:
+            params["filter_keys"] = ",".join(fields)
+        return Request(
+            "GET", f"{PREFIX}/worker-runs/{slug}/result/export", "results export", params
+        )
 
     def account(self) -> Request:
         return Request("GET", f"{PREFIX}/users/account", "account info")

@@ -2,7 +2,8 @@
 
 One subcommand per task, each a small `_cmd_<name>(args) -> int` function; `_fetching` holds
 those that talk to the API, `_local` those that need no account, `_outlook` the month's outlook
-(and the budget and balance options `report` shares), `_slugs` and `_output` read
+(and the budget and balance options `report` shares), `_results_store` the bulk results
+store, `_slugs` and `_output` read
 SLUGS and write `-o`, `_common` what they share (exit statuses, one-line errors, the client).
 
     coreclaw-frames fetch SLUGS -o runs.parquet [--column C] [--merge] [--api-version V]
@@ -11,8 +12,10 @@ SLUGS and write `-o`, `_common` what they share (exit statuses, one-line errors,
     coreclaw-frames results SLUGS -o rows.parquet [--column C] [--data-id] [--merge]
                             [--api-version V]
     coreclaw-frames sync PATH [--since D] [--partition-by COL ...] [--new-key] [--api-version V]
+    coreclaw-frames sync-results PATH SOURCE [--fields A,B] [--column C] [--api-version V]
     coreclaw-frames sandbox --port 8765 [--seed N] [--runs N] [--latency S]
-                            [--fault-rate F] [--rate-limit R]
+                            [--fault-rate F] [--rate-limit R] [--max-results N]
+                            [--drift-runs N]
     coreclaw-frames demo [--data-dir data] [--report reports/cost_report.html] [--api-version V]
     coreclaw-frames report runs.parquet -o report.html [--budget USD] [--balance] [--now TIME]
     coreclaw-frames outlook runs.parquet [--budget USD] [--balance] [--now TIME]
@@ -28,7 +31,7 @@ import sys
 from collections.abc import Sequence
 
 from coreclaw_frames import __version__
-from coreclaw_frames.cli import _fetching, _local, _outlook
+from coreclaw_frames.cli import _fetching, _local, _outlook, _results_store
 from coreclaw_frames.cli._common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -75,6 +78,7 @@ def build_parser() -> Parser:
     _fetching.register(commands)
     _local.register(commands)
     _outlook.register(commands)
+    _results_store.register(commands)
     return parser
 
 

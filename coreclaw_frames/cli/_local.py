@@ -50,7 +50,13 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     try:
         # The account's history ends now, as the demo's and the notebooks' do: a sync or a
         # listing --since a recent date finds runs.
-        account = build_account(seed=args.seed, runs=args.runs, now=int(time.time()))
+        account = build_account(
+            seed=args.seed,
+            runs=args.runs,
+            now=int(time.time()),
+            max_results=args.max_results,
+            drift_runs=args.drift_runs,
+        )
         server = SandboxServer(
             port=args.port,
             seed=args.seed,
@@ -153,6 +159,21 @@ def register(commands: Any) -> None:
         type=float,
         default=None,
         help="requests per second allowed (default: unlimited)",
+    )
+    sandbox.add_argument(
+        "--max-results",
+        type=int,
+        default=None,
+        metavar="N",
+        help="succeeded runs hold 0 to N scraped rows (default: a few hundred at most); "
+        "e.g. 5000 to try sync-results on big runs",
+    )
+    sandbox.add_argument(
+        "--drift-runs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add a worker whose row keys change type between versions, with N runs",
     )
     sandbox.set_defaults(handler=_cmd_sandbox)
 
