@@ -41,7 +41,6 @@ __all__ = [
     "RUN_FILE_SUFFIX",
     "SETTINGS_FILE",
     "WORKER_PREFIX",
-    "StoreSettings",
     "open_store",
     "read_tables",
     "run_file",
@@ -64,10 +63,6 @@ _TEMPORARY_WRITER = re.compile(r"\.(\d+)-[0-9a-f]{32}" + re.escape(TEMPORARY_SUF
 READ_THREADS = 8
 #: Characters a worker's directory name keeps as they are; any other is %-escaped.
 _SAFE_WORKER_CHARACTERS = "~-_.@+"
-
-
-class StoreSettings(dict[str, Any]):
-    """What a store keeps, as written in its settings file: ``fields`` (``None`` for all)."""
 
 
 def open_store(path: Any, fields: Sequence[str] | None, *, create: bool) -> Path:
@@ -107,7 +102,8 @@ def open_store(path: Any, fields: Sequence[str] | None, *, create: bool) -> Path
     return root
 
 
-def _read_settings(file: Path) -> StoreSettings:
+def _read_settings(file: Path) -> dict[str, Any]:
+    """What a store keeps, from its settings file: ``{"format": 1, "fields": [...] or None}``."""
     try:
         settings = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -121,7 +117,7 @@ def _read_settings(file: Path) -> StoreSettings:
             f"{str(file)!r} is not a results store's settings (format {STORE_FORMAT}); "
             "delete it to start over"
         )
-    return StoreSettings(settings)
+    return settings
 
 
 def worker_directory(worker: str) -> str:

@@ -464,6 +464,17 @@ def test_a_path_that_is_not_a_store_is_refused(tmp_path):
         ccf.read_results(tmp_path)
 
 
+@pytest.mark.parametrize("text", ["null", "{not json", '{"format": 9, "fields": null}'])
+def test_a_damaged_settings_file_is_named_before_any_request(sandbox, tmp_path, text):
+    (tmp_path / "_results_store.json").write_text(text)
+    before = sandbox.counters.total
+    with client_for(sandbox) as client, pytest.raises(ValueError, match=r"_results_store\.json"):
+        ccf.sync_results(tmp_path, ["01KSFDS8XWTJME33C08XMCR6B9"], client=client)
+    with pytest.raises(ValueError, match="delete it to start over"):
+        ccf.read_results(tmp_path)
+    assert sandbox.counters.total == before
+
+
 def test_the_progress_bar_shows_the_counts(big, tmp_path, capsys):
     srv, frame = big
     with client_for(srv) as client:
