@@ -22,7 +22,7 @@ from coreclaw_frames.sandbox import serve
 from coreclaw_frames.sandbox._drift import DRIFT_WORKER_PATH
 
 #: A small account with big runs: a few hundred to a few thousand rows each, some over a page.
-BIG = {"runs": 40, "max_results": 1500, "seed": 3}
+BIG = {"runs": 40, "max_results": 800, "seed": 3}
 
 
 def client_for(srv, api_version="v2", **settings):
