@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import PIL.Image
 import pytest
+from conftest import ONE_PIXEL_PNG
 from figure_layout import assert_layout
 from markupsafe import escape
 from matplotlib.figure import Figure
@@ -69,8 +70,18 @@ def runs() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def report(runs: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = cost_report(runs, tmp_path_factory.mktemp("report") / "r.html", now=NOW)
+    """The report's HTML, its charts one pixel each (see ``charts_without_pixels``): built
+    once per test process, by every process that runs a test of this file."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_charts, "encode", lambda figure: ONE_PIXEL_PNG)
+        path = cost_report(runs, tmp_path_factory.mktemp("report") / "r.html", now=NOW)
     return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def drawn_report(runs: pd.DataFrame, tmp_path: Path) -> str:
+    """The report with its charts drawn, for the tests of the images themselves."""
+    return cost_report(runs, tmp_path / "r.html", now=NOW).read_text(encoding="utf-8")
 
 
 def section(text: str, heading: str) -> str:
@@ -238,7 +249,8 @@ def png_size(data: str) -> tuple[int, int]:
     return width, height
 
 
-def test_images_hold_twice_the_pixels_they_show(report: str) -> None:
+def test_images_hold_twice_the_pixels_they_show(drawn_report: str) -> None:
+    report = drawn_report
     for data, width, height in IMAGE_RE.findall(report):
         assert png_size(data) == (PIXEL_RATIO * int(width), PIXEL_RATIO * int(height))
         image = PIL.Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
