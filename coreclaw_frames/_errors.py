@@ -33,7 +33,9 @@ or joblib workers). ``transient`` says whether a request that failed so is worth
 
 from __future__ import annotations
 
+import itertools
 import reprlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -257,18 +259,10 @@ class BatchFetchError(CoreClawError):
 
     def __init__(self, frame: pd.DataFrame, *, key: str = "slug", what: str = "runs") -> None:
         errors = frame[frame["fetch_error"].notna()]
-        quoted = "; ".join(
-            f"{row_key}: {reason}"
-            for row_key, reason in zip(
-                errors[key].head(self.QUOTED_REASONS),
-                errors["fetch_error"].head(self.QUOTED_REASONS),
-                strict=True,
-            )
-        )
-        more = len(errors) - self.QUOTED_REASONS
-        suffix = f"; and {more} more" if more > 0 else ""
+        reasons = zip(errors[key], errors["fetch_error"], strict=True)
         super().__init__(
-            f"{len(errors)} of {len(frame)} {what} failed ({quoted}{suffix}); "
+            f"{len(errors)} of {len(frame)} {what} failed "
+            f"({_some_reasons(reasons, len(errors), self.QUOTED_REASONS)}); "
             "the complete frame is in .frame, the failed rows in .errors"
         )
         self.frame = frame
@@ -293,13 +287,9 @@ class ResultsSyncError(CoreClawError):
 
     def __init__(self, summary: Any) -> None:
         failures = summary.failures
-        quoted = "; ".join(
-            f"{slug}: {reason}" for slug, reason in list(failures.items())[: self.QUOTED_REASONS]
-        )
-        more = len(failures) - self.QUOTED_REASONS
-        suffix = f"; and {more} more" if more > 0 else ""
+        reasons = _some_reasons(failures.items(), len(failures), self.QUOTED_REASONS)
         super().__init__(
-            f"{len(failures)} runs' results failed ({quoted}{suffix}); the rest were stored "
+            f"{len(failures)} runs' results failed ({reasons}); the rest were stored "
             "(see .summary); run the sync again to retry them"
         )
         self.summary = summary
@@ -309,6 +299,12 @@ class ResultsSyncError(CoreClawError):
 class ParquetFormatError(CoreClawError, ValueError):
     """A file or dataset that ``read_parquet`` cannot take: not one ``to_parquet`` wrote,
     written by a newer schema version, or not matching the frame to merge into it."""
+
+
+def _some_reasons(reasons: Iterable[tuple[Any, Any]], count: int, shown: int) -> str:
+    """``key: reason`` of the first ``shown`` of ``count`` failures, and how many more."""
+    text = "; ".join(f"{key}: {reason}" for key, reason in itertools.islice(reasons, shown))
+    return f"{text}; and {count - shown} more" if count > shown else text
 
 
 def describe(error: Any) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.cookiejar
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -85,6 +86,23 @@ class HTTPTransport(BaseTransport):
         return f"HTTPTransport(pool_size={self.pool_size})"
 
     def send(self, request: HTTPRequest) -> HTTPAnswer:
+        return self._exchange(request, _read_capped)
+
+    def download(self, request: HTTPRequest, sink: BinaryIO, *, max_bytes: int) -> HTTPAnswer:
+        """Stream a 2xx body into ``sink``, a chunk at a time, never holding it whole."""
+
+        def read(response: requests.Response) -> bytes:
+            if not 200 <= response.status_code < 300:
+                return _read_capped(response)
+            _stream_capped(response, sink, max_bytes)
+            return b""
+
+        return self._exchange(request, read)
+
+    def _exchange(
+        self, request: HTTPRequest, read: Callable[[requests.Response], bytes]
+    ) -> HTTPAnswer:
+        """Send ``request`` under its deadline; ``read`` takes the answer's body."""
         if self._closed:
             raise CoreClawError("this transport is closed")
         settings = self._settings_for(request.url)
@@ -102,7 +120,7 @@ class HTTPTransport(BaseTransport):
                     **settings,
                 )
                 try:
-                    body = _read_capped(response)
+                    body = read(response)
                 finally:
                     response.close()
             except requests.RequestException as exc:
@@ -110,37 +128,6 @@ class HTTPTransport(BaseTransport):
                 if any(value in str(exc) for value in request.headers.values()):
                     raise error from None  # never chain a text that quotes the key
                 raise error from exc
-        with self._lock:
-            self._connect_failures = 0
-        return HTTPAnswer(response.status_code, response.headers, body)
-
-    def download(self, request: HTTPRequest, sink: BinaryIO, *, max_bytes: int) -> HTTPAnswer:
-        """Stream a 2xx body into ``sink``, a chunk at a time, never holding it whole."""
-        if self._closed:
-            raise CoreClawError("this transport is closed")
-        settings = self._settings_for(request.url)
-        with Attempt(self._watchdog, time.monotonic() + request.timeout) as attempt:
-            try:
-                response = self._session.request(
-                    request.method,
-                    request.url,
-                    params=request.params or None,
-                    headers=request.headers,
-                    timeout=(request.timeout, request.timeout),
-                    allow_redirects=False,
-                    stream=True,
-                    **settings,
-                )
-                try:
-                    if not 200 <= response.status_code < 300:
-                        body = _read_capped(response)
-                    else:
-                        body = b""
-                        _stream_capped(response, sink, max_bytes)
-                finally:
-                    response.close()
-            except requests.RequestException as exc:
-                raise self._translate(exc, attempt, request) from None
         with self._lock:
             self._connect_failures = 0
         return HTTPAnswer(response.status_code, response.headers, body)
