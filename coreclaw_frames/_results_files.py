@@ -41,6 +41,7 @@ __all__ = [
     "RUN_FILE_SUFFIX",
     "SETTINGS_FILE",
     "WORKER_PREFIX",
+    "check_store",
     "open_store",
     "read_tables",
     "run_file",
@@ -65,8 +66,9 @@ READ_THREADS = 8
 _SAFE_WORKER_CHARACTERS = "~-_.@+"
 
 
-def open_store(path: Any, fields: Sequence[str] | None, *, create: bool) -> Path:
-    """The store directory at ``path``, checked to keep ``fields``; created when ``create``.
+def check_store(path: Any, fields: Sequence[str] | None) -> Path:
+    """The directory at ``path``, if a sync keeping ``fields`` may use it: a store keeping the
+    same fields, or an empty or new directory. Writes nothing.
 
     A store keeps one choice of fields for all its runs: a sync that asks for others is
     refused, so a run is never stored with fewer keys than another without saying so.
@@ -78,27 +80,40 @@ def open_store(path: Any, fields: Sequence[str] | None, *, create: bool) -> Path
         raise ValueError(f"{str(root)!r} is a file; a results store is a directory")
     if settings_file.exists():
         kept = _read_settings(settings_file).get("fields")
-        if create and kept != wanted:
+        if kept != wanted:
             raise ValueError(
                 f"the results store {str(root)!r} keeps "
                 f"{'every field' if kept is None else 'the fields ' + quoted(kept)}; this sync "
                 f"asks for {'every field' if wanted is None else quoted(wanted)}. Pass the "
                 "same fields, or sync into another directory"
             )
-        return root
-    if not create:
-        raise FileNotFoundError(
-            f"no results store at {str(root)!r} (it has no {SETTINGS_FILE}); "
-            "sync_results writes one"
-        )
-    if root.exists() and any(root.iterdir()):
+    elif root.exists() and any(root.iterdir()):
         raise ValueError(
             f"{str(root)!r} is a directory with other files in it; choose an empty or new "
             "directory for a results store"
         )
-    root.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": STORE_FORMAT, "fields": wanted}, indent=1) + "\n"
-    atomic_write(settings_file, text.encode())
+    return root
+
+
+def open_store(path: Any, fields: Sequence[str] | None, *, create: bool) -> Path:
+    """The store directory at ``path``: checked (:func:`check_store`) and created when
+    ``create``, for a sync keeping ``fields``; otherwise an existing store, to read."""
+    if create:
+        root = check_store(path, fields)
+        if not (root / SETTINGS_FILE).exists():
+            root.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({"format": STORE_FORMAT, "fields": fields}, indent=1) + "\n"
+            atomic_write(root / SETTINGS_FILE, text.encode())
+        return root
+    root = as_path(path)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{str(root)!r} is a file; a results store is a directory")
+    if not (root / SETTINGS_FILE).exists():
+        raise FileNotFoundError(
+            f"no results store at {str(root)!r} (it has no {SETTINGS_FILE}); "
+            "sync_results writes one"
+        )
+    _read_settings(root / SETTINGS_FILE)
     return root
 
 

@@ -38,7 +38,13 @@ from coreclaw_frames._errors import (
     ResultsSyncError,
     quoted,
 )
-from coreclaw_frames._results_files import open_store, read_tables, store_workers, stored_runs
+from coreclaw_frames._results_files import (
+    check_store,
+    open_store,
+    read_tables,
+    store_workers,
+    stored_runs,
+)
 from coreclaw_frames._results_files import write_run as _write_run
 from coreclaw_frames._row_columns import jsonl_table, rows_table, tables_frame
 from coreclaw_frames.api import Client
@@ -126,10 +132,11 @@ def sync_results(
     kept = check_fields(fields)
     show = check_progress(progress)
     frame, slugs = _split_runs(runs)
-    root = open_store(path, kept, create=True)
-    stored = stored_runs(root)
+    check_store(path, kept)
     counts = _Counts()
     with client_or_default(client) as active:
+        root = open_store(path, kept, create=True)
+        stored = stored_runs(root)
         requests_before, downloads_before = active.requests_sent, active.downloads_sent
         jobs = _plan(active, frame, slugs, stored, counts, show)
         sync = _RunSync(active, root, kept)

@@ -454,6 +454,21 @@ def test_bad_input_is_refused_before_any_request(sandbox, tmp_path, runs, fields
     assert not (tmp_path / "rows").exists()
 
 
+def test_without_a_key_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("CORECLAW_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="no API key"):
+        ccf.sync_results(tmp_path / "rows", ["01KSFDS8XWTJME33C08XMCR6B9"], progress=False)
+    assert not (tmp_path / "rows").exists()
+
+
+def test_a_store_with_no_run_reads_as_an_empty_frame(sandbox, tmp_path):
+    with client_for(sandbox) as client:
+        summary = ccf.sync_results(tmp_path, [], client=client, progress=False)
+    assert (summary.runs_added, summary.requests) == (0, 0)
+    rows = ccf.read_results(tmp_path)
+    assert list(rows.columns) == ["run_slug"] and len(rows) == 0
+
+
 def test_a_path_that_is_not_a_store_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="other files in it"):
