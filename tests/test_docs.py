@@ -178,7 +178,11 @@ def test_remote_loads_are_recognised() -> None:
     [("quickstart.md", "## Ten lines on the sandbox"), ("../README.md", "## In ten lines")],
 )
 def test_the_sandbox_example_runs(
-    page: str, heading: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    page: str,
+    heading: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    charts_without_pixels: None,
 ) -> None:
     text = (DOCS / page).read_text(encoding="utf-8")
     example = text.split(heading, 1)[1].split("```python", 1)[1].split("```", 1)[0]
