@@ -38,6 +38,7 @@ import pyarrow.json as pj
 
 from coreclaw_frames._row_columns import (
     DATA_ID_KEY,
+    RUN_POOL,
     assemble,
     declared_headers,
     flatten,
@@ -180,7 +181,10 @@ def _read(file: BinaryIO, schema: pa.Schema | None) -> pa.Table | None:
     parse = pj.ParseOptions(explicit_schema=schema) if schema is not None else None
     try:
         return pj.read_json(
-            file, read_options=pj.ReadOptions(block_size=BLOCK_SIZE), parse_options=parse
+            file,
+            read_options=pj.ReadOptions(block_size=BLOCK_SIZE),
+            parse_options=parse,
+            memory_pool=RUN_POOL,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
