@@ -248,11 +248,10 @@ def read_tables(files: Sequence[Path], columns: Sequence[str] | None = None) -> 
     Files are read on a few threads at once (Parquet decoding releases the GIL)."""
 
     def read(file: Path) -> pa.Table:
-        if columns is None:
-            return pq.read_table(file, use_threads=False)
-        names = set(pq.read_schema(file).names)
-        chosen = [c for c in columns if c in names]
-        return pq.read_table(file, columns=chosen, use_threads=False)
+        with pq.ParquetFile(file) as parquet:  # the footer is read once, for both
+            names = parquet.schema_arrow.names
+            chosen = None if columns is None else [c for c in columns if c in names]
+            return parquet.read(columns=chosen, use_threads=False)
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         return list(pool.map(read, files))
