@@ -17,6 +17,7 @@ from typing import cast
 import pandas as pd
 import PIL.Image
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
@@ -110,11 +111,18 @@ def render(draw: Draw, width: float, height: float, *, narrow: bool, legend_colu
 
 def encode(figure: Figure) -> str:
     """``figure`` at its resolution as a palette PNG, in base64."""
-    figure.draw_without_rendering()  # a constrained layout settles on the second draw
-    drawn = io.BytesIO()
-    figure.savefig(drawn, format="png", dpi=figure.dpi)
+    # A constrained layout settles when laid out once before the draw that rasterizes. The
+    # Agg canvas's own buffer is the picture a PNG of the figure would hold, without writing
+    # that PNG and reading it back.
+    layout = figure.get_layout_engine()
+    if layout is not None:
+        layout.execute(figure)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    size = canvas.get_width_height(physical=True)
+    drawn = PIL.Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     # Flat colours need no more than a palette: a quarter of the bytes, the same picture.
-    palette = PIL.Image.open(drawn).convert("RGB").quantize(PALETTE_COLORS, method=QUANTIZE)
+    palette = drawn.convert("RGB").quantize(PALETTE_COLORS, method=QUANTIZE)
     # Quantizing averages colours, and the background would come out a shade off white:
     # the palette entry of a corner pixel gets the figure's own colour back.
     colors = palette.getpalette() or []
