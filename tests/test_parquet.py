@@ -785,7 +785,8 @@ def test_a_write_removes_what_a_killed_writer_left(runs: pd.DataFrame, tmp_path:
 # --- reading while another process writes ---------------------------------------------------
 
 #: Rewrites a dataset until STOP exists, alternating FIRST (overwrite) and SECOND (merge), and
-#: counts the rewrites in COUNT. The pause lets readers waiting for the lock in.
+#: counts the rewrites in COUNT, pausing PAUSE seconds after each: readers waiting for the lock
+#: need the pause to get in; readers without the lock race writes back to back.
 REWRITE_SCRIPT = textwrap.dedent(
     """
     import os, sys, time
@@ -794,6 +795,7 @@ REWRITE_SCRIPT = textwrap.dedent(
     from coreclaw_frames.parquet import _files as files
 
     dataset, first, second, stop, count = map(Path, sys.argv[1:6])
+    pause = float(sys.argv[7])
     if sys.argv[6] == "two-renames":
         files.exchange = lambda first, second: False
     frames = [ccf.read_parquet(first), ccf.read_parquet(second)]
@@ -809,7 +811,7 @@ REWRITE_SCRIPT = textwrap.dedent(
         ccf.to_parquet(frames[rewrites % 2], dataset, partition_cols=["scraper_slug"], mode=mode)
         rewrites += 1
         counted(rewrites)
-        time.sleep(0.1)
+        time.sleep(pause)
     """
 )
 #: Reads the test checks, and rewrites that must have happened meanwhile.
@@ -859,7 +861,8 @@ def test_reads_see_one_complete_write_while_another_process_rewrites(
     if lock == "no lock":
         monkeypatch.setattr(parquet_files, "FileLock", LockNotOpenable)
     stop, count = tmp_path / "stop", tmp_path / "count"
-    arguments = map(str, [path, *sources, stop, count, swap])
+    pause = 0.1 if lock == "lock" else 0.0
+    arguments = map(str, [path, *sources, stop, count, swap, pause])
     command = [sys.executable, "-c", REWRITE_SCRIPT, *arguments]
     writer = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
