@@ -97,9 +97,10 @@ def layout_problems(figure: Figure, dpi: float | None = None) -> list[str]:
         figure.set_dpi(dpi)
     if not hasattr(figure.canvas, "get_renderer"):  # a bare Figure, as the report draws
         FigureCanvasAgg(figure)
-    # A constrained layout settles on the second draw (so do Jupyter's and the report's).
+    # A constrained layout settles on the second draw (so do Jupyter's and the report's);
+    # where each text lands is known from drawing without rasterizing.
     figure.draw_without_rendering()
-    figure.canvas.draw()
+    figure.draw_without_rendering()
     renderer = figure.canvas.get_renderer()
     frame = figure.bbox
     problems: list[str] = []
